@@ -1,0 +1,70 @@
+#ifndef RUNBASE_CLIENT_HPP
+#define RUNBASE_CLIENT_HPP
+
+#include <filesystem>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "runbase/export.hpp"
+#include "runbase/models.hpp"
+#include "runbase/options.hpp"
+#include "runbase/run.hpp"
+
+namespace runbase {
+
+/// A client of the Runbase API.
+///
+/// Every method throws a subclass of `runbase::Error` on failure (see errors.hpp). Requests are
+/// retried only where that cannot bill twice; a create that may have reached the server is never
+/// sent again automatically (`Error::outcome_unknown()` tells the caller).
+///
+/// Thread safety: safe from many threads at once. Calls share one connection pool and one rate
+/// budget. Movable, not copyable; a moved-from Client may only be destroyed or assigned to.
+class RUNBASE_EXPORT Client {
+ public:
+  /// Configured from the environment: `RUNBASE_API_KEY`, `RUNBASE_BASE_URL`.
+  /// Throws `ValidationError` when there is no API key or the base URL is unusable.
+  Client();
+  /// Throws `ValidationError` when there is no API key or the base URL is unusable.
+  explicit Client(ClientOptions options);
+  ~Client();
+  Client(Client&&) noexcept;
+  Client& operator=(Client&&) noexcept;
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  /// `POST /runs` for GPT Image 1. Validates the input first. Returns the pending run.
+  Run create_run(const GptImage1Input& input);
+  /// `POST /runs` for any model: `input_json` must be a JSON object, sent as `"input"`.
+  Run create_run(std::string_view model, std::string_view input_json);
+  /// `GET /runs/<id>`, the id percent-encoded.
+  Run get_run(std::string_view run_id);
+  /// Polls until the run is terminal. Returns it when succeeded; throws `RunFailedError` when
+  /// failed, `TimeoutError` at the deadline, `CancelledError` when cancelled.
+  Run wait(std::string_view run_id, const WaitOptions& options = {});
+  /// `create_run` then `wait`. `on_update` is called first with the created (pending) run, so
+  /// its id is known even if the wait later fails.
+  Run generate(const GptImage1Input& input, const WaitOptions& options = {});
+
+  /// Downloads `url` to `destination`: no `Authorization` header (outputs live on a CDN),
+  /// redirects followed, streamed to a temporary file that is renamed into place.
+  void download(std::string_view url, const std::filesystem::path& destination);
+  /// Downloads every output of a succeeded run into `directory` (created if missing), as
+  /// `<run id>-<index>.<extension from Content-Type>` with index counting from 0. Returns the paths
+  /// in the order of `run.output_urls`.
+  std::vector<std::filesystem::path> download_outputs(const Run& run,
+                                                      const std::filesystem::path& directory);
+
+  /// The base URL in use, e.g. "https://runbase.net/api/v1".
+  const std::string& base_url() const noexcept;
+
+  class Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace runbase
+
+#endif  // RUNBASE_CLIENT_HPP

@@ -1,0 +1,68 @@
+#ifndef RUNBASE_OPTIONS_HPP
+#define RUNBASE_OPTIONS_HPP
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "runbase/cancellation.hpp"
+#include "runbase/export.hpp"
+#include "runbase/run.hpp"
+#include "runbase/transport.hpp"
+
+namespace runbase {
+
+/// How failed requests are retried. Only requests that cannot bill twice are retried: GETs on
+/// 429, 5xx, timeouts and connection failures; `POST /runs` only on 429 and on a connection that
+/// was never established.
+struct RetryPolicy {
+  int max_retries = 2;                           ///< extra attempts after the first
+  std::chrono::milliseconds initial_backoff{500};
+  std::chrono::milliseconds max_backoff{8000};   ///< full jitter in between
+};
+
+/// The client-side request budget: never more than `requests` in any window of `per`, counted
+/// from when each answer arrives, shared by every call and thread of one Client.
+/// `requests <= 0` turns it off.
+struct RateLimit {
+  int requests = 20;
+  std::chrono::milliseconds per{10000};
+};
+
+/// Everything a Client is configured with. Explicit values win; empty ones fall back to the
+/// environment (`RUNBASE_API_KEY`, `RUNBASE_BASE_URL`), then to the defaults.
+struct ClientOptions {
+  std::string api_key;                       ///< empty: $RUNBASE_API_KEY
+  std::string base_url;                      ///< empty: $RUNBASE_BASE_URL, else https://runbase.net/api/v1
+  std::chrono::milliseconds request_timeout{60000};
+  std::chrono::milliseconds connect_timeout{10000};
+  RetryPolicy retry;
+  RateLimit rate_limit;                      ///< client-side budget, shared by every call of this Client
+  std::string ca_bundle;                     ///< extra trusted CA file (PEM); verification is never off
+  std::string proxy;                         ///< e.g. "http://proxy:3128"; empty: the usual *_proxy variables
+  std::string user_agent_suffix;             ///< appended to "runbase-cpp/<version>"
+  /// Receives at least one Debug line per HTTP exchange, Info lines for runs created, Warning
+  /// lines for retries. Secrets are redacted. Called from the thread making the request.
+  std::function<void(LogLevel, std::string_view)> logger;
+  std::shared_ptr<HttpTransport> transport;  ///< null: the libcurl transport
+};
+
+/// How `Client::wait` and `Client::generate` poll.
+struct WaitOptions {
+  std::chrono::milliseconds poll_interval{1000};      ///< pause between polls at first
+  std::chrono::milliseconds max_poll_interval{5000};  ///< polling backs off up to this
+  std::chrono::milliseconds timeout{600000};          ///< deadline for the whole wait; 0: none
+  std::function<void(const Run&)> on_update;          ///< called when the status changes
+  const CancellationToken* cancel = nullptr;          ///< CancellationToken::cancel() stops the wait
+};
+
+/// The libcurl transport a Client uses when `ClientOptions::transport` is null, built from the
+/// same options (timeouts, CA bundle, proxy). Useful to wrap in a custom transport that adds
+/// behaviour (recording, metrics) and forwards to it.
+RUNBASE_EXPORT std::shared_ptr<HttpTransport> make_curl_transport(const ClientOptions& options);
+
+}  // namespace runbase
+
+#endif  // RUNBASE_OPTIONS_HPP

@@ -1,0 +1,38 @@
+#ifndef RUNBASE_SRC_CURL_TRANSPORT_HPP
+#define RUNBASE_SRC_CURL_TRANSPORT_HPP
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "runbase/transport.hpp"
+
+namespace runbase::detail {
+
+struct CurlTransportOptions {
+  std::chrono::milliseconds connect_timeout{10000};
+  std::string ca_bundle;  ///< PEM file of CAs to trust; empty: the system's
+  std::string proxy;      ///< empty: libcurl's usual *_proxy environment variables
+};
+
+/// HttpTransport over libcurl: pooled easy handles sharing one connection cache, DNS cache and
+/// TLS session cache, so keep-alive connections are reused across calls and threads; HTTP/2 when
+/// the server offers it over TLS; TLS verification always on; compressed responses accepted.
+///
+/// Thread safety: safe from many threads.
+class CurlTransport final : public HttpTransport {
+ public:
+  explicit CurlTransport(CurlTransportOptions options);
+  ~CurlTransport() override;
+
+  HttpResponse send(const HttpRequest& request) override;
+  HttpResponse send_to_file(const HttpRequest& request, const std::filesystem::path& file) override;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace runbase::detail
+
+#endif  // RUNBASE_SRC_CURL_TRANSPORT_HPP
