@@ -1,0 +1,1 @@
+# transport integration tests: pending
