@@ -13,6 +13,10 @@
 
 namespace runbase {
 
+namespace detail {
+struct ClientAccess;
+}  // namespace detail
+
 /// A client of the Runbase API.
 ///
 /// Every method throws a subclass of `runbase::Error` on failure (see errors.hpp). Requests are
@@ -62,6 +66,8 @@ class RUNBASE_EXPORT Client {
   class Impl;
 
  private:
+  friend struct detail::ClientAccess;
+  explicit Client(std::unique_ptr<Impl> impl) noexcept;
   std::unique_ptr<Impl> impl_;
 };
 

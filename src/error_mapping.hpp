@@ -1,0 +1,36 @@
+#ifndef RUNBASE_SRC_ERROR_MAPPING_HPP
+#define RUNBASE_SRC_ERROR_MAPPING_HPP
+
+#include <chrono>
+#include <exception>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "runbase/errors.hpp"
+#include "runbase/transport.hpp"
+
+namespace runbase::detail {
+
+/// What the retry loop needs to know about an HTTP error before deciding to retry.
+enum class ErrorKind { None, Redirect, RateLimited, UsageExceeded, Server, Client };
+
+/// Classifies a response by status (and the 429 code); `None` for 2xx.
+ErrorKind classify(const HttpResponse& response);
+
+/// The one place an HTTP error status becomes an exception class: 400 BadRequestError, 401
+/// AuthenticationError, ... 5xx ServerError, other 4xx ApiError, 3xx ProtocolError. Never throws
+/// while building: an empty, HTML or broken body still gives the right class with an empty code.
+/// `now` resolves a Retry-After given as an HTTP date.
+std::exception_ptr make_http_error(const HttpResponse& response, std::string_view method,
+                                   std::string_view path,
+                                   std::chrono::system_clock::time_point now);
+
+/// `Retry-After` as a delay: delta-seconds or an HTTP date (relative to `now`, never negative).
+/// nullopt when absent or unreadable.
+std::optional<std::chrono::milliseconds> parse_retry_after(
+    std::string_view value, std::chrono::system_clock::time_point now) noexcept;
+
+}  // namespace runbase::detail
+
+#endif  // RUNBASE_SRC_ERROR_MAPPING_HPP

@@ -1,0 +1,65 @@
+#ifndef RUNBASE_SRC_RATE_LIMITER_HPP
+#define RUNBASE_SRC_RATE_LIMITER_HPP
+
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+
+#include "clock.hpp"
+#include "runbase/options.hpp"
+
+namespace runbase::detail {
+
+/// The client-side request budget: a sliding window that never lets more than `requests` start
+/// while `requests` others are in flight or finished within the last `per`.
+///
+/// A request holds its slot from when it starts until `per` after its answer arrived (or it
+/// failed). Since a request reaches the server after it starts and before its answer arrives, a
+/// server that counts arrivals in any window of `per` never sees more than `requests`.
+///
+/// Thread safety: safe from many threads; one limiter is shared by all calls of a Client.
+class RateLimiter {
+ public:
+  /// A slot for one request; its destruction (or `finish()`) stamps the answer's arrival.
+  class Permit {
+   public:
+    Permit() = default;
+    explicit Permit(RateLimiter* owner) : owner_(owner) {}
+    Permit(Permit&& other) noexcept : owner_(other.owner_) { other.owner_ = nullptr; }
+    Permit& operator=(Permit&& other) noexcept;
+    Permit(const Permit&) = delete;
+    Permit& operator=(const Permit&) = delete;
+    ~Permit() { finish(); }
+    void finish() noexcept;
+
+   private:
+    RateLimiter* owner_ = nullptr;
+  };
+
+  RateLimiter(RateLimit limit, std::shared_ptr<Clock> clock);
+
+  /// Blocks until a request may start. Throws TimeoutError when no slot can free before
+  /// `deadline`, CancelledError when `cancel` fires while waiting.
+  Permit acquire(std::optional<Clock::time_point> deadline, const CancellationToken* cancel);
+
+  /// After a 429: no request of this Client starts before `until` (the server said the budget
+  /// is spent, perhaps by another process sharing the key).
+  void pause_until(Clock::time_point until);
+
+  bool enabled() const noexcept { return limit_.requests > 0; }
+
+ private:
+  void release() noexcept;
+
+  const RateLimit limit_;
+  const std::shared_ptr<Clock> clock_;
+  std::mutex mutex_;
+  int in_flight_ = 0;
+  std::deque<Clock::time_point> finished_;  // answer arrival times within the window, oldest first
+  Clock::time_point paused_until_{};
+};
+
+}  // namespace runbase::detail
+
+#endif  // RUNBASE_SRC_RATE_LIMITER_HPP

@@ -1,0 +1,66 @@
+#ifndef RUNBASE_SRC_RETRY_HPP
+#define RUNBASE_SRC_RETRY_HPP
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "clock.hpp"
+#include "rate_limiter.hpp"
+#include "runbase/options.hpp"
+#include "runbase/transport.hpp"
+
+namespace runbase::detail {
+
+/// What a request may do to the world, which decides what may be retried.
+enum class RequestKind {
+  Read,    ///< GET: retried on 429, 5xx, timeouts and connection failures
+  Create,  ///< POST /runs: billed, so retried only when the server surely did not take it
+};
+
+/// Full jitter: a uniformly random delay in [0, min(max_backoff, initial_backoff * 2^attempt)].
+/// `unit_random` returns a value in [0, 1).
+std::chrono::milliseconds backoff_delay(const RetryPolicy& policy, int attempt, double unit_random);
+
+/// The one retry loop of the SDK: sends a request through the rate limiter and the transport,
+/// retries what the contract allows, and turns HTTP errors into exceptions.
+///
+/// Thread safety: safe from many threads (its parts are).
+class RequestExecutor {
+ public:
+  struct Config {
+    RetryPolicy retry;
+    std::chrono::milliseconds request_timeout{60000};
+    std::function<void(LogLevel, std::string_view)> logger;
+    std::shared_ptr<HttpTransport> transport;
+    std::shared_ptr<Clock> clock;
+    std::shared_ptr<RateLimiter> limiter;  ///< null: no client-side budget (downloads)
+    std::function<double()> unit_random;   ///< [0, 1); null: a thread-local generator
+  };
+
+  explicit RequestExecutor(Config config);
+
+  /// Returns the 2xx response or throws the mapped error. With `deadline`, nothing is retried
+  /// past it and each attempt's timeout is clipped to the time left. With `file`, a 2xx body is
+  /// streamed there (HttpTransport::send_to_file).
+  HttpResponse execute(HttpRequest request, RequestKind kind,
+                       std::optional<Clock::time_point> deadline, const CancellationToken* cancel,
+                       const std::filesystem::path* file = nullptr);
+
+  Clock& clock() const noexcept { return *config_.clock; }
+  void log(LogLevel level, std::string_view line) const;
+  bool logging() const noexcept { return static_cast<bool>(config_.logger); }
+
+ private:
+  double random_unit();
+
+  Config config_;
+};
+
+}  // namespace runbase::detail
+
+#endif  // RUNBASE_SRC_RETRY_HPP
