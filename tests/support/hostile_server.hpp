@@ -1,0 +1,159 @@
+#ifndef RUNBASE_TESTS_SUPPORT_HOSTILE_SERVER_HPP
+#define RUNBASE_TESTS_SUPPORT_HOSTILE_SERVER_HPP
+
+#include <httplib.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <string_view>
+#include <thread>
+
+#include "support/test_tls.hpp"
+
+namespace runbase::test_support {
+
+/// A cpp-httplib server (plain HTTP, or HTTPS with the given certificate) on 127.0.0.1 at a free
+/// port, serving from its own thread, for the cases the emulator does not do: HTML errors,
+/// redirects, huge bodies, stalls.
+///
+/// Register routes on `server()`, then `start()`. Every request is counted before its handler
+/// runs, with the client's port, so a test can wait until a request has arrived and count the
+/// connections its requests came on. A handler that calls `stall()` blocks until `release()` (or
+/// `stop()`): a stall that ends when the test says, not after a sleep. The destructor releases
+/// stalls and stops; destroy the client transport first, or its idle keep-alive connections hold
+/// server threads until the keep-alive timeout (2 s here).
+///
+/// Thread safety: `requests`, `connections`, `wait_for_requests`, `stall`, `release` are safe
+/// from any thread; set routes before `start()`.
+class LoopbackServer {
+ public:
+  LoopbackServer();
+  explicit LoopbackServer(const TlsFiles& tls);
+  ~LoopbackServer();
+  LoopbackServer(const LoopbackServer&) = delete;
+  LoopbackServer& operator=(const LoopbackServer&) = delete;
+
+  /// The underlying server, to register routes on. Its pre-routing handler is taken (counting).
+  httplib::Server& server() noexcept { return *server_; }
+
+  /// Binds to 127.0.0.1 at a free port and serves until `stop()`; returns once it is serving.
+  void start();
+  /// Releases stalled handlers, stops serving and joins the thread. Idempotent.
+  void stop();
+
+  int port() const noexcept { return port_; }
+  /// "http://127.0.0.1:<port><path>" (https for a TLS server).
+  std::string url(std::string_view path = "/") const;
+
+  /// Requests that reached routing so far.
+  std::size_t requests() const;
+  /// Distinct client connections (remote ports) those requests came on.
+  std::size_t connections() const;
+  /// Waits until at least `count` requests have arrived; false if `limit` passed first.
+  bool wait_for_requests(std::size_t count,
+                         std::chrono::milliseconds limit = std::chrono::seconds(5)) const;
+
+  /// Called from a handler: blocks until `release()` or `stop()`.
+  void stall();
+  /// Lets every stalled handler (and every later `stall()`) continue.
+  void release();
+
+ private:
+  void setup();
+
+  std::unique_ptr<httplib::Server> server_;
+  std::function<bool()> raise_backlog_;
+  bool tls_ = false;
+  int port_ = 0;
+  std::thread thread_;
+  mutable std::mutex mutex_;
+  mutable std::condition_variable changed_;
+  std::size_t requests_ = 0;
+  std::set<int> remote_ports_;
+  bool released_ = false;
+};
+
+/// A bare TCP listener on 127.0.0.1, no HTTP library, for what a real server must never do. For
+/// each connection it reads the request (up to the blank line, then a Content-Length body), writes
+/// `reply` verbatim (empty: nothing at all) and closes the connection. With an empty reply the
+/// client sees a connection dropped after its request was read; with a truncated reply, a partial
+/// response. Connections are served one at a time.
+///
+/// Thread safety: the counters are safe from any thread.
+class RawServer {
+ public:
+  explicit RawServer(std::string reply = {});
+  ~RawServer();
+  RawServer(const RawServer&) = delete;
+  RawServer& operator=(const RawServer&) = delete;
+
+  int port() const noexcept { return port_; }
+  std::string url(std::string_view path = "/") const;
+  /// Connections accepted so far.
+  std::size_t connections() const noexcept { return connections_.load(); }
+  /// Complete requests read so far.
+  std::size_t requests() const noexcept { return requests_.load(); }
+
+ private:
+  void serve();
+  void handle(int client);
+
+  std::string reply_;
+  int listener_ = -1;
+  int wake_[2] = {-1, -1};
+  int port_ = 0;
+  std::atomic<std::size_t> connections_{0};
+  std::atomic<std::size_t> requests_{0};
+  std::thread thread_;
+};
+
+/// A loopback port where connections are refused: a socket is bound to it (so nothing else can
+/// take it) but never listens, so the kernel answers a connection attempt with a reset.
+///
+/// Thread safety: immutable.
+class RefusingPort {
+ public:
+  RefusingPort();
+  ~RefusingPort();
+  RefusingPort(const RefusingPort&) = delete;
+  RefusingPort& operator=(const RefusingPort&) = delete;
+
+  int port() const noexcept { return port_; }
+  std::string url(std::string_view path = "/") const;
+
+ private:
+  int socket_ = -1;
+  int port_ = 0;
+};
+
+/// A loopback port where connection attempts hang: it listens with a backlog of 0 that one filler
+/// connection already fills and nothing accepts, so the kernel drops further SYNs and a client's
+/// connect times out. Nothing of a request can be sent to it.
+///
+/// Thread safety: immutable.
+class UnansweredPort {
+ public:
+  UnansweredPort();
+  ~UnansweredPort();
+  UnansweredPort(const UnansweredPort&) = delete;
+  UnansweredPort& operator=(const UnansweredPort&) = delete;
+
+  int port() const noexcept { return port_; }
+  std::string url(std::string_view path = "/") const;
+
+ private:
+  int listener_ = -1;
+  int filler_ = -1;
+  int port_ = 0;
+};
+
+}  // namespace runbase::test_support
+
+#endif  // RUNBASE_TESTS_SUPPORT_HOSTILE_SERVER_HPP
