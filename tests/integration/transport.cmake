@@ -1,1 +1,21 @@
-# transport integration tests: pending
+# The libcurl transport against real servers on loopback: cpp-httplib servers (plain and TLS) and
+# bare sockets for what a real server must never do.
+
+find_package(ZLIB REQUIRED)
+
+# Hostile servers and in-process TLS certificates, shared with the client integration tests.
+add_library(runbase_hostile_support STATIC
+  ${PROJECT_SOURCE_DIR}/tests/support/hostile_server.cpp
+  ${PROJECT_SOURCE_DIR}/tests/support/test_tls.cpp)
+target_include_directories(runbase_hostile_support PUBLIC ${PROJECT_SOURCE_DIR}/tests)
+target_compile_features(runbase_hostile_support PUBLIC cxx_std_17)
+target_link_libraries(runbase_hostile_support
+  PUBLIC runbase_httplib OpenSSL::SSL OpenSSL::Crypto Threads::Threads
+  PRIVATE runbase_warnings)
+
+add_executable(runbase_transport_tests ${CMAKE_CURRENT_SOURCE_DIR}/transport_test.cpp)
+target_include_directories(runbase_transport_tests PRIVATE ${PROJECT_SOURCE_DIR}/src)
+target_link_libraries(runbase_transport_tests PRIVATE runbase_objects runbase_hostile_support
+                                                      runbase_httplib ZLIB::ZLIB GTest::gtest_main
+                                                      runbase_warnings)
+gtest_discover_tests(runbase_transport_tests PROPERTIES LABELS integration DISCOVERY_TIMEOUT 30)
