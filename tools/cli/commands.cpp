@@ -1,0 +1,460 @@
+#include "commands.hpp"
+
+#include <CLI/CLI.hpp>
+#include <runbase/runbase.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <cstdlib>
+#include <exception>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "exit_codes.hpp"
+#include "interrupt.hpp"
+#include "json_output.hpp"
+#include "status_line.hpp"
+
+namespace runbase::cli {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr double kDefaultTimeoutSeconds = 600;
+
+// Downloads never send the API key (Client::download and download_outputs omit Authorization:
+// outputs live on a CDN), but a Client cannot be built without one. `runbase download` therefore
+// uses this placeholder, which can never reach any server, so that it works with no key set.
+constexpr const char* kDownloadOnlyKey = "sk-download-only-placeholder-never-sent";
+
+struct GlobalOptions {
+  std::string base_url;
+  std::string api_key;
+  bool verbose = false;
+};
+
+struct GenerateOptions {
+  std::string prompt;
+  std::string aspect_ratio;
+  std::vector<std::string> image_urls;
+  std::string out = ".";
+  bool no_wait = false;
+  double timeout = kDefaultTimeoutSeconds;
+  bool json = false;
+};
+
+struct GetOptions {
+  std::string run_id;
+  bool json = false;
+};
+
+struct WaitCommandOptions {
+  std::string run_id;
+  std::string out = ".";
+  double timeout = kDefaultTimeoutSeconds;
+  bool json = false;
+};
+
+struct DownloadOptions {
+  std::vector<std::string> urls;
+  std::string out = ".";
+  bool json = false;
+};
+
+std::string trimmed(std::string text) {
+  const auto space = [](unsigned char c) { return std::isspace(c) != 0; };
+  while (!text.empty() && space(static_cast<unsigned char>(text.back()))) text.pop_back();
+  std::size_t start = 0;
+  while (start < text.size() && space(static_cast<unsigned char>(text[start]))) ++start;
+  return text.substr(start);
+}
+
+std::string environment(const char* name) {
+  const char* value = std::getenv(name);
+  return value == nullptr ? std::string() : std::string(value);
+}
+
+std::chrono::milliseconds to_duration(double seconds) {
+  return std::chrono::milliseconds(static_cast<long long>(seconds * 1000.0));
+}
+
+// 50000 micro-USD -> "$0.05"; 1234567 -> "$1.234567".
+std::string dollars(std::int64_t micros) {
+  const bool negative = micros < 0;
+  const std::int64_t magnitude = negative ? -micros : micros;
+  std::string fraction = std::to_string(magnitude % 1000000);
+  fraction.insert(0, 6 - fraction.size(), '0');
+  while (fraction.size() > 2 && fraction.back() == '0') fraction.pop_back();
+  return std::string(negative ? "-$" : "$") + std::to_string(magnitude / 1000000) + "." + fraction;
+}
+
+// The file name `runbase download` gives a URL: its last path segment made safe, else
+// "download-<n>"; a name already used by this command gets "-<n>" before its extension.
+fs::path download_name(const std::string& url, std::size_t index, std::set<std::string>& used) {
+  std::string path = url.substr(0, url.find_first_of("?#"));
+  const std::size_t scheme = path.find("://");
+  if (scheme != std::string::npos) {
+    const std::size_t slash = path.find('/', scheme + 3);
+    path = slash == std::string::npos ? std::string() : path.substr(slash);
+  }
+  std::string name =
+      path.substr(path.find_last_of('/') == std::string::npos ? 0 : path.find_last_of('/') + 1);
+  for (char& c : name) {
+    const bool safe =
+        std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_' || c == '.';
+    if (!safe) c = '_';
+  }
+  if (name.empty() || name.find_first_not_of('.') == std::string::npos) {
+    name = "download-" + std::to_string(index);
+  }
+  if (!used.insert(name).second) {
+    const std::size_t dot = name.rfind('.');
+    const std::string stem = dot == std::string::npos || dot == 0 ? name : name.substr(0, dot);
+    const std::string extension = dot == std::string::npos || dot == 0 ? "" : name.substr(dot);
+    name = stem + "-" + std::to_string(index) + extension;
+    used.insert(name);
+  }
+  return fs::path(name);
+}
+
+// One command's surroundings: the console, the status line and the Client's options.
+class Session {
+ public:
+  Session(Console& console, GlobalOptions global)
+      : console_(console),
+        global_(std::move(global)),
+        status_(console.err, console.err_is_terminal) {}
+
+  std::ostream& out() { return console_.out; }
+  StatusLine& status() { return status_; }
+
+  // Throws ValidationError (no key, bad base URL): callers classify it like any other failure.
+  Client make_client() {
+    ClientOptions options = base_options();
+    options.api_key = global_.api_key;
+    if (trimmed(options.api_key.empty() ? environment("RUNBASE_API_KEY") : options.api_key)
+            .empty()) {
+      throw MissingApiKeyError(
+          "No API key: pass --api-key or set RUNBASE_API_KEY (create a key at runbase.net, "
+          "Settings -> API Keys).");
+    }
+    return Client(std::move(options));
+  }
+
+  // For commands that only download: see kDownloadOnlyKey. The base URL is fixed too, so an
+  // unusable RUNBASE_BASE_URL cannot fail a command that never calls the API.
+  Client make_download_client() {
+    ClientOptions options = base_options();
+    options.api_key = kDownloadOnlyKey;
+    options.base_url = "https://runbase.net/api/v1";
+    return Client(std::move(options));
+  }
+
+  // The wait options every waiting command uses: the deadline, Ctrl-C, and the status line.
+  WaitOptions wait_options(double timeout_seconds, const CancellationToken& token,
+                           std::string& run_id) {
+    WaitOptions options;
+    options.timeout = to_duration(timeout_seconds);
+    options.cancel = &token;
+    // On a terminal the line keeps the way so far ("pending -> processing"); plain mode prints
+    // one line per change anyway.
+    auto trail = std::make_shared<std::string>();
+    options.on_update = [this, &run_id, trail](const Run& run) {
+      if (run_id.empty()) run_id = run.id;
+      const std::string status =
+          run.status_text.empty() ? std::string(to_string(run.status)) : run.status_text;
+      *trail = trail->empty() || !status_.live() ? status : *trail + " -> " + status;
+      status_.set(run.id + ": " + *trail);
+    };
+    return options;
+  }
+
+  // Reports `error` on stderr (and stdout with --json) and returns the exit status.
+  int fail(std::exception_ptr error, Phase phase, const std::string& run_id, bool json) {
+    status_.finish(true);
+    Failure failure = describe_failure(error, phase, run_id);
+    // Two messages are rewritten for the command line: the SDK's speak of Client::wait.
+    if (failure.code == ExitCode::Timeout) {
+      failure.message = "Run " + failure.run_id + " did not finish within --timeout (" +
+                        status_.elapsed_text() + ").";
+    } else if (failure.code == ExitCode::Interrupted) {
+      failure.message = failure.run_id.empty()
+                            ? std::string("Interrupted.")
+                            : "Interrupted: stopped waiting for run " + failure.run_id + ".";
+    }
+    report(failure);
+    if (json) console_.out << failure_json(failure, error) << '\n' << std::flush;
+    return to_int(failure.code);
+  }
+
+  void report(const Failure& failure) {
+    status_.print("error: " + failure.message);
+    if (!failure.hint.empty()) status_.print("hint: " + failure.hint);
+  }
+
+ private:
+  ClientOptions base_options() {
+    ClientOptions options;
+    options.base_url = global_.base_url;
+    options.user_agent_suffix = "runbase-cli/" + std::string(version());
+    const bool verbose = global_.verbose;
+    options.logger = [this, verbose](LogLevel level, std::string_view line) {
+      // Warnings (retries, unknown statuses) always; the HTTP exchange with --verbose. The SDK
+      // has redacted the key and any sk-... token already.
+      if (level == LogLevel::Warning) {
+        status_.print("warning: " + std::string(line));
+      } else if (verbose) {
+        status_.print(std::string(level == LogLevel::Debug ? "debug: " : "info: ") +
+                      std::string(line));
+      }
+    };
+    return options;
+  }
+
+  Console& console_;
+  GlobalOptions global_;
+  StatusLine status_;
+};
+
+void print_run(std::ostream& out, const Run& run) {
+  out << "id:        " << run.id << '\n';
+  out << "model:     " << run.model << '\n';
+  out << "status:    " << (run.status_text.empty() ? to_string(run.status) : run.status_text)
+      << '\n';
+  out << "cost:      " << dollars(run.cost_usd_micros) << '\n';
+  if (!run.created_at.empty()) out << "created:   " << run.created_at << '\n';
+  if (!run.completed_at.empty()) out << "completed: " << run.completed_at << '\n';
+  for (std::size_t i = 0; i < run.output_urls.size(); ++i) {
+    out << (i == 0 ? "output:    " : "           ") << run.output_urls[i] << '\n';
+  }
+  if (run.error) {
+    out << "error:     " << run.error->message;
+    if (!run.error->code.empty()) out << " [" << run.error->code << ']';
+    out << '\n';
+  }
+  out << std::flush;
+}
+
+void print_files(std::ostream& out, const Run& run, const std::vector<fs::path>& files, bool json) {
+  if (json) {
+    out << run_json(run, files) << '\n';
+  } else {
+    for (const auto& file : files) out << file.string() << '\n';
+  }
+  out << std::flush;
+}
+
+int generate(Session& session, const GenerateOptions& options) {
+  std::string run_id;
+  Phase phase = Phase::Other;
+  try {
+    GptImage1Input input;
+    input.prompt = options.prompt;
+    if (!options.aspect_ratio.empty())
+      input.aspect_ratio = parse_aspect_ratio(options.aspect_ratio);
+    input.image_urls = options.image_urls;
+    input.validate();
+    Client client = session.make_client();
+
+    if (options.no_wait) {
+      phase = Phase::Create;
+      const Run run = client.create_run(input);
+      if (options.json) {
+        session.out() << run_json(run) << '\n' << std::flush;
+      } else {
+        session.out() << run.id << '\n' << std::flush;
+        session.status().print("Created run " + run.id + " (" + dollars(run.cost_usd_micros) +
+                               "); `runbase wait " + run.id +
+                               " --out DIR` waits for it and saves the images.");
+      }
+      return to_int(ExitCode::Ok);
+    }
+
+    CancellationToken token;
+    Run run;
+    {
+      InterruptGuard guard(token);
+      WaitOptions wait = session.wait_options(options.timeout, token, run_id);
+      // generate() reports the created run through on_update first: from then on the run exists.
+      auto on_update = wait.on_update;
+      wait.on_update = [&phase, on_update](const Run& update) {
+        phase = Phase::Wait;
+        on_update(update);
+      };
+      phase = Phase::Create;
+      if (session.status().live()) session.status().set("creating run");
+      run = client.generate(input, wait);
+    }
+    session.status().finish(true);
+    phase = Phase::Download;
+    print_files(session.out(), run, client.download_outputs(run, options.out), options.json);
+    return to_int(ExitCode::Ok);
+  } catch (...) {
+    return session.fail(std::current_exception(), phase, run_id, options.json);
+  }
+}
+
+int get(Session& session, const GetOptions& options) {
+  try {
+    Client client = session.make_client();
+    const Run run = client.get_run(options.run_id);
+    if (options.json) {
+      session.out() << run_json(run) << '\n' << std::flush;
+    } else {
+      print_run(session.out(), run);
+    }
+    return to_int(ExitCode::Ok);
+  } catch (...) {
+    return session.fail(std::current_exception(), Phase::Get, options.run_id, options.json);
+  }
+}
+
+int wait(Session& session, const WaitCommandOptions& options) {
+  std::string run_id = options.run_id;
+  Phase phase = Phase::Wait;
+  try {
+    Client client = session.make_client();
+    CancellationToken token;
+    Run run;
+    {
+      InterruptGuard guard(token);
+      run = client.wait(options.run_id, session.wait_options(options.timeout, token, run_id));
+    }
+    session.status().finish(true);
+    phase = Phase::Download;
+    print_files(session.out(), run, client.download_outputs(run, options.out), options.json);
+    return to_int(ExitCode::Ok);
+  } catch (...) {
+    return session.fail(std::current_exception(), phase, run_id, options.json);
+  }
+}
+
+int download(Session& session, const DownloadOptions& options) {
+  int status = to_int(ExitCode::Ok);
+  std::optional<Client> client;
+  try {
+    client.emplace(session.make_download_client());
+    std::error_code error;
+    fs::create_directories(options.out, error);
+    if (error) {
+      throw Error("Could not create the directory " + options.out + ": " + error.message() + ".");
+    }
+  } catch (...) {
+    return session.fail(std::current_exception(), Phase::Download, {}, options.json);
+  }
+  std::set<std::string> used;
+  for (std::size_t index = 0; index < options.urls.size(); ++index) {
+    const std::string& url = options.urls[index];
+    const fs::path file = fs::path(options.out) / download_name(url, index, used);
+    try {
+      client->download(url, file);
+      session.out() << (options.json ? download_json(url, file) : file.string()) << '\n'
+                    << std::flush;
+    } catch (...) {
+      // Keep going: one dead link should not cost the others. The first failure decides the
+      // exit status.
+      Failure failure = describe_failure(std::current_exception(), Phase::Download, {});
+      failure.message = url + ": " + failure.message;
+      session.report(failure);
+      if (options.json) session.out() << download_failure_json(url, failure) << '\n' << std::flush;
+      if (status == to_int(ExitCode::Ok)) status = to_int(failure.code);
+    }
+  }
+  return status;
+}
+
+}  // namespace
+
+int run_cli(int argc, const char* const* argv, Console& console) {
+  CLI::App app{
+      "runbase: generate images with the Runbase API (openai/gpt-image-1).\n"
+      "Results go to stdout; progress and errors to stderr. Exit codes: docs/CLI.md.",
+      "runbase"};
+  app.set_version_flag("--version", "runbase " + std::string(version()));
+  app.require_subcommand(1);
+  // Global flags are accepted after the subcommand too: `runbase get ID --verbose`.
+  app.fallthrough();
+
+  GlobalOptions global;
+  app.add_option("--base-url", global.base_url,
+                 "API base URL (default: $RUNBASE_BASE_URL, else https://runbase.net/api/v1)");
+  app.add_option("--api-key", global.api_key, "API key sk-... (default: $RUNBASE_API_KEY)");
+  app.add_flag("-v,--verbose", global.verbose,
+               "Show each HTTP exchange on stderr (the key is redacted)");
+
+  GenerateOptions generate_options;
+  CLI::App* generate_command =
+      app.add_subcommand("generate", "Create a run, wait for it and save its images");
+  generate_command
+      ->add_option("prompt", generate_options.prompt, "What to draw (1-4000 characters)")
+      ->required();
+  generate_command
+      ->add_option("--aspect-ratio", generate_options.aspect_ratio, "1:1 (default), 3:2 or 2:3")
+      ->check(CLI::IsMember({"1:1", "3:2", "2:3"}));
+  generate_command
+      ->add_option("--image-url", generate_options.image_urls,
+                   "A reference image (public http(s) URL); repeat for up to 5")
+      ->allow_extra_args(false);
+  generate_command->add_option("--out", generate_options.out, "Directory for the images")
+      ->capture_default_str();
+  generate_command->add_flag("--no-wait", generate_options.no_wait,
+                             "Only create the run and print its id");
+  generate_command
+      ->add_option("--timeout", generate_options.timeout, "Seconds to wait at most (0: no limit)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  generate_command->add_flag("--json", generate_options.json,
+                             "Print one JSON object per result on stdout");
+
+  GetOptions get_options;
+  CLI::App* get_command = app.add_subcommand("get", "Show a run's status and outputs");
+  get_command->add_option("run_id", get_options.run_id, "The run id (run_...)")->required();
+  get_command->add_flag("--json", get_options.json, "Print the run as a JSON object");
+
+  WaitCommandOptions wait_options;
+  CLI::App* wait_command =
+      app.add_subcommand("wait", "Wait for an existing run and save its images");
+  wait_command->add_option("run_id", wait_options.run_id, "The run id (run_...)")->required();
+  wait_command->add_option("--out", wait_options.out, "Directory for the images")
+      ->capture_default_str();
+  wait_command
+      ->add_option("--timeout", wait_options.timeout, "Seconds to wait at most (0: no limit)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  wait_command->add_flag("--json", wait_options.json, "Print the run as a JSON object");
+
+  DownloadOptions download_options;
+  CLI::App* download_command =
+      app.add_subcommand("download", "Save files from output URLs (no API key needed)");
+  download_command->add_option("url", download_options.urls, "Output URLs")->required();
+  download_command->add_option("--out", download_options.out, "Directory for the files")
+      ->capture_default_str();
+  download_command->add_flag("--json", download_options.json, "Print one JSON object per URL");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help and --version are "errors" with exit code 0.
+    const int code = app.exit(e, console.out, console.err);
+    return code == 0 ? to_int(ExitCode::Ok) : to_int(ExitCode::Usage);
+  }
+
+  try {
+    Session session(console, global);
+    if (generate_command->parsed()) return generate(session, generate_options);
+    if (get_command->parsed()) return get(session, get_options);
+    if (wait_command->parsed()) return wait(session, wait_options);
+    if (download_command->parsed()) return download(session, download_options);
+  } catch (const std::exception& e) {
+    console.err << "error: " << e.what() << std::endl;
+  }
+  return to_int(ExitCode::Other);
+}
+
+}  // namespace runbase::cli
