@@ -492,12 +492,17 @@ void CurlTransport::Impl::fail(CURL* easy, CURLcode code, const HttpRequest& req
   const std::string what = request.method + " " + url.display;
 
   // Whether any byte of the request may have left this machine. libcurl records the pretransfer
-  // time (never 0 once reached: it counts at least 1 us) just before it starts sending the
-  // request; before it (name resolution, TCP connect, TLS handshake, proxy tunnel) nothing of the
-  // request was sent. Reset at the start of every transfer.
+  // time (never 0 once reached: it counts at least 1 us) when the connection is ready and the
+  // request has been handed to it, and adds up CURLINFO_REQUEST_SIZE as request bytes are
+  // written; both are reset at the start of every transfer. While both are 0 the failure came
+  // from name resolution, the TCP connect, the TLS handshake or a proxy tunnel: nothing of the
+  // request was sent. Errors that can only happen on an open exchange (SEND/RECV errors, an
+  // empty or partial reply) count as sent whatever these say.
   curl_off_t pretransfer = 0;
   curl_easy_getinfo(easy, CURLINFO_PRETRANSFER_TIME_T, &pretransfer);
-  const bool sent = pretransfer > 0;
+  long request_size = 0;
+  curl_easy_getinfo(easy, CURLINFO_REQUEST_SIZE, &request_size);
+  const bool sent = pretransfer > 0 || request_size > 0;
 
   long redirects = 0;
   curl_easy_getinfo(easy, CURLINFO_REDIRECT_COUNT, &redirects);
@@ -505,6 +510,11 @@ void CurlTransport::Impl::fail(CURL* easy, CURLcode code, const HttpRequest& req
   std::string detail = error_buffer[0] != '\0' ? error_buffer : curl_easy_strerror(code);
   const std::string because = " (" + detail + ")";
   const std::string unknown = " It may have reached the server, so its effect is unknown.";
+  // Only the configured proxy is named: libcurl 7.x cannot say whether an environment proxy (or
+  // no_proxy) applied.
+  const std::string via =
+      options.proxy.empty() ? std::string()
+                            : " through the proxy " + describe_url(options.proxy.c_str()).endpoint;
 
   if (transfer.cancelled || code == CURLE_ABORTED_BY_CALLBACK) {
     throw CancelledError("The request " + what + " was cancelled.");
@@ -544,14 +554,18 @@ void CurlTransport::Impl::fail(CURL* easy, CURLcode code, const HttpRequest& req
                             because + ": check the URL (base_url) and this machine's DNS and " +
                             "network connection.");
     case CURLE_COULDNT_CONNECT:
-      throw ConnectionError("Could not connect to " + url.endpoint + " for " + what + because +
-                            ": check that the server is running, that the URL and port are " +
-                            "right, and that no firewall or proxy setting blocks it.");
+      throw ConnectionError("Could not connect to " + url.endpoint + via + " for " + what +
+                            because + ": check that the server is running, that the URL and " +
+                            "port are right, and that no firewall or proxy setting blocks it.");
     case CURLE_OPERATION_TIMEDOUT: {
       if (!sent) {
-        throw TimeoutError("Timed out connecting to " + url.endpoint + " for " + what + because +
-                           "; nothing was sent. Check the network, firewall and proxy, or raise " +
-                           "connect_timeout.");
+        const bool request_limit =
+            request.timeout.count() > 0 &&
+            (options.connect_timeout.count() <= 0 || request.timeout <= options.connect_timeout);
+        throw TimeoutError("Timed out connecting to " + url.endpoint + via + " for " + what +
+                           because + "; nothing was sent. Check the network, firewall and " +
+                           "proxy, or raise " +
+                           (request_limit ? "the request timeout." : "connect_timeout."));
       }
       throw TimeoutError("No complete reply to " + what + " within the request timeout of " +
                              std::to_string(request.timeout.count()) + " ms" + because + "." +
