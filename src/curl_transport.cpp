@@ -200,8 +200,9 @@ std::size_t on_header(char* data, std::size_t size, std::size_t count, void* use
     while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
     if (starts_with(line, "HTTP/")) {
       // A new response begins (after a 1xx, a proxy's CONNECT reply or a followed redirect): the
-      // headers collected so far belonged to an earlier one.
+      // headers and any body collected so far belonged to an earlier one.
       t.response.headers.clear();
+      t.response.body.clear();
       t.current_status = 0;
       const auto space = line.find(' ');
       if (space != std::string_view::npos) {
@@ -261,7 +262,8 @@ std::size_t on_body(char* data, std::size_t size, std::size_t count, void* user)
       return length;
     }
     if (t.file != nullptr) {
-      const std::size_t room = error_body_cap - t.response.body.size();
+      const std::size_t kept = t.response.body.size();
+      const std::size_t room = kept < error_body_cap ? error_body_cap - kept : 0;
       if (length > room) {
         t.response.body.append(data, room);
         t.error_body_cut = true;
