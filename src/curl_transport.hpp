@@ -15,9 +15,12 @@ struct CurlTransportOptions {
   std::string proxy;      ///< empty: libcurl's usual *_proxy environment variables
 };
 
-/// HttpTransport over libcurl: pooled easy handles sharing one connection cache, DNS cache and
-/// TLS session cache, so keep-alive connections are reused across calls and threads; HTTP/2 when
-/// the server offers it over TLS; TLS verification always on; compressed responses accepted.
+/// HttpTransport over libcurl: a pool of handles, each keeping its own keep-alive connections
+/// (taken by whichever thread sends next, most recently used first, so connections are reused
+/// across calls and threads) and all sharing one DNS cache and one TLS session cache; HTTP/2 when
+/// the server offers it over TLS; TLS verification always on; compressed responses accepted;
+/// POSTs on fresh connections so libcurl never resends one by itself. Errors carry
+/// `outcome_unknown()` true once any byte of the request may have been sent.
 ///
 /// Thread safety: safe from many threads.
 class CurlTransport final : public HttpTransport {
