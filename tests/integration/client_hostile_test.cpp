@@ -1,0 +1,264 @@
+// The Client over the real libcurl transport against servers that misbehave in ways the emulator
+// does not: HTML errors, redirects, huge bodies, stalls, dropped connections, untrusted TLS.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <fstream>
+#include <iterator>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "runbase/runbase.hpp"
+#include "support/hostile_server.hpp"
+#include "support/test_tls.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using runbase::test_support::LoopbackServer;
+using runbase::test_support::RawServer;
+using runbase::test_support::TempDir;
+
+constexpr const char* kKey = "sk-hostile-test-key-0123456789";
+constexpr const char* kRunJson =
+    R"({"id":"run_1","model":"openai/gpt-image-1","status":"succeeded","costUsd":50000,)"
+    R"("output":{"urls":[]},"createdAt":"2026-06-01T12:00:00.000Z","completedAt":"2026-06-01T12:00:04.200Z"})";
+
+runbase::ClientOptions options_for(const std::string& base_url) {
+  runbase::ClientOptions options;
+  options.api_key = kKey;
+  options.base_url = base_url;
+  options.retry.initial_backoff = 1ms;
+  options.retry.max_backoff = 5ms;
+  options.request_timeout = 5s;
+  return options;
+}
+
+std::string read_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+TEST(ClientHostileTest, HtmlServiceUnavailableOnGetIsRetriedThenAServerError) {
+  LoopbackServer server;
+  server.server().Get(R"(/api/v1/runs/(.*))", [](const httplib::Request&, httplib::Response& res) {
+    res.status = 503;
+    res.set_content("<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>",
+                    "text/html");
+  });
+  server.start();
+  runbase::Client client(options_for(server.url("/api/v1")));
+  try {
+    client.get_run("run_1");
+    FAIL() << "expected ServerError";
+  } catch (const runbase::ServerError& e) {
+    EXPECT_EQ(e.status(), 503);
+    EXPECT_TRUE(e.code().empty());
+    EXPECT_TRUE(e.outcome_unknown());
+    const std::string what = e.what();
+    EXPECT_NE(what.find("503"), std::string::npos) << what;
+    EXPECT_NE(what.find("GET /api/v1/runs/run_1"), std::string::npos) << what;
+  }
+  EXPECT_EQ(server.requests(), 3u) << "one attempt and the two retries of the default policy";
+}
+
+TEST(ClientHostileTest, ServerErrorOnCreateIsNeverResent) {
+  LoopbackServer server;
+  server.server().Post("/api/v1/runs", [](const httplib::Request&, httplib::Response& res) {
+    res.status = 502;
+    res.set_content("Bad Gateway", "text/plain");
+  });
+  server.start();
+  runbase::Client client(options_for(server.url("/api/v1")));
+  runbase::GptImage1Input input;
+  input.prompt = "a lamp";
+  EXPECT_THROW(client.create_run(input), runbase::ServerError);
+  EXPECT_EQ(server.requests(), 1u);
+}
+
+TEST(ClientHostileTest, RedirectOnAnApiCallIsAProtocolErrorAndTheKeyGoesNowhere) {
+  LoopbackServer elsewhere;
+  elsewhere.server().Get(R"(/.*)", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(kRunJson, "application/json");
+  });
+  elsewhere.start();
+  LoopbackServer server;
+  const std::string target = elsewhere.url("/api/v1/runs/run_1");
+  server.server().Get(R"(/api/v1/runs/(.*))", [&](const httplib::Request&, httplib::Response& res) {
+    res.set_redirect(target, 302);
+  });
+  server.start();
+  runbase::Client client(options_for(server.url("/api/v1")));
+  EXPECT_THROW(client.get_run("run_1"), runbase::ProtocolError);
+  EXPECT_EQ(elsewhere.requests(), 0u);
+}
+
+TEST(ClientHostileTest, HugeBodyIsCutOffAsAProtocolError) {
+  LoopbackServer server;
+  server.server().Get(R"(/api/v1/runs/(.*))", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(std::string(17u * 1024u * 1024u, ' '), "application/json");
+  });
+  server.start();
+  runbase::Client client(options_for(server.url("/api/v1")));
+  try {
+    client.get_run("run_1");
+    FAIL() << "expected ProtocolError";
+  } catch (const runbase::ProtocolError& e) {
+    EXPECT_NE(std::string(e.what()).find("16777216"), std::string::npos) << e.what();
+  }
+}
+
+TEST(ClientHostileTest, NonJsonSuccessIsAProtocolErrorWithUnknownOutcome) {
+  LoopbackServer server;
+  server.server().Post("/api/v1/runs", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("<html>welcome to the captive portal</html>", "text/html");
+  });
+  server.start();
+  runbase::Client client(options_for(server.url("/api/v1")));
+  runbase::GptImage1Input input;
+  input.prompt = "a lamp";
+  try {
+    client.create_run(input);
+    FAIL() << "expected ProtocolError";
+  } catch (const runbase::ProtocolError& e) {
+    EXPECT_TRUE(e.outcome_unknown()) << "the create may have been billed";
+  }
+  EXPECT_EQ(server.requests(), 1u);
+}
+
+TEST(ClientHostileTest, StalledPollEndsAtTheWaitDeadline) {
+  LoopbackServer server;
+  server.server().Get(R"(/api/v1/runs/(.*))", [&](const httplib::Request&, httplib::Response& res) {
+    server.stall();
+    res.set_content(kRunJson, "application/json");
+  });
+  server.start();
+  runbase::Client client(options_for(server.url("/api/v1")));
+  runbase::WaitOptions wait;
+  wait.timeout = 300ms;
+  try {
+    client.wait("run_1", wait);
+    FAIL() << "expected TimeoutError";
+  } catch (const runbase::TimeoutError& e) {
+    EXPECT_EQ(e.run_id(), "run_1") << e.what();
+  }
+  server.release();
+}
+
+TEST(ClientHostileTest, DroppedCreateIsAConnectionErrorWithUnknownOutcomeAndIsNotResent) {
+  RawServer server;  // reads the request, then closes without a byte of answer
+  runbase::Client client(options_for(server.url("/api/v1")));
+  runbase::GptImage1Input input;
+  input.prompt = "a lamp";
+  try {
+    client.create_run(input);
+    FAIL() << "expected ConnectionError";
+  } catch (const runbase::ConnectionError& e) {
+    EXPECT_TRUE(e.outcome_unknown()) << e.what();
+  }
+  EXPECT_EQ(server.requests(), 1u);
+}
+
+TEST(ClientHostileTest, DroppedPollIsRetried) {
+  RawServer server;
+  runbase::Client client(options_for(server.url("/api/v1")));
+  EXPECT_THROW(client.get_run("run_1"), runbase::ConnectionError);
+  EXPECT_EQ(server.requests(), 3u);
+}
+
+TEST(ClientHostileTest, SelfSignedCertificateIsRefusedUnlessTrustedThroughCaBundle) {
+  TempDir dir;
+  const runbase::test_support::TlsFiles tls =
+      runbase::test_support::make_self_signed_certificate(dir.path());
+  LoopbackServer server(tls);
+  server.server().Get(R"(/api/v1/runs/(.*))", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(kRunJson, "application/json");
+  });
+  server.start();
+
+  runbase::Client untrusting(options_for(server.url("/api/v1")));
+  try {
+    untrusting.get_run("run_1");
+    FAIL() << "expected ConnectionError";
+  } catch (const runbase::ConnectionError& e) {
+    EXPECT_FALSE(e.outcome_unknown()) << "nothing is sent before the handshake succeeds";
+    EXPECT_NE(std::string(e.what()).find("ca_bundle"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(server.requests(), 0u);
+
+  runbase::ClientOptions trusting = options_for(server.url("/api/v1"));
+  trusting.ca_bundle = tls.cert.string();
+  EXPECT_EQ(runbase::Client(trusting).get_run("run_1").status, runbase::RunStatus::Succeeded);
+}
+
+TEST(ClientHostileTest, DownloadFollowsRedirectsAndNeverSendsTheKey) {
+  LoopbackServer server;
+  std::mutex mutex;
+  std::vector<std::string> authorization_seen;
+  const std::string png("\x89PNG\r\n\x1a\n-pretend-image-bytes", 28);
+  server.server().Get("/files/moved.png", [&](const httplib::Request& req, httplib::Response& res) {
+    std::lock_guard<std::mutex> lock(mutex);
+    authorization_seen.push_back(req.get_header_value("Authorization"));
+    res.set_redirect("/cdn/image.png", 302);
+  });
+  server.server().Get("/cdn/image.png", [&](const httplib::Request& req, httplib::Response& res) {
+    std::lock_guard<std::mutex> lock(mutex);
+    authorization_seen.push_back(req.get_header_value("Authorization"));
+    res.set_content(png, "image/png");
+  });
+  server.start();
+  runbase::Client client(options_for(server.url("/api/v1")));
+  TempDir dir;
+  runbase::Run run;
+  run.id = "run_1";
+  run.status = runbase::RunStatus::Succeeded;
+  run.output_urls = {server.url("/files/moved.png")};
+  const auto files = client.download_outputs(run, dir.path());
+  ASSERT_EQ(files.size(), 1u);
+  EXPECT_EQ(files[0].filename(), "run_1-0.png");
+  EXPECT_EQ(read_file(files[0]), png);
+  ASSERT_EQ(authorization_seen.size(), 2u);
+  for (const std::string& header : authorization_seen) EXPECT_EQ(header, "");
+}
+
+TEST(ClientHostileTest, FailedDownloadLeavesNoFileBehind) {
+  LoopbackServer server;
+  server.server().Get("/files/gone.png", [](const httplib::Request&, httplib::Response& res) {
+    res.status = 404;
+    res.set_content("not here", "text/plain");
+  });
+  server.start();
+  runbase::Client client(options_for(server.url("/api/v1")));
+  TempDir dir;
+  EXPECT_THROW(client.download(server.url("/files/gone.png"), dir.path() / "image.png"),
+               runbase::NotFoundError);
+  EXPECT_TRUE(std::filesystem::is_empty(dir.path()));
+}
+
+TEST(ClientHostileTest, LogLinesNeverHoldTheKey) {
+  LoopbackServer server;
+  server.server().Get(R"(/api/v1/runs/(.*))", [](const httplib::Request&, httplib::Response& res) {
+    // A hostile server echoing the key back in its body and a header.
+    res.status = 400;
+    res.set_header("X-Echo", std::string("Bearer ") + kKey);
+    res.set_content(std::string(R"({"error":{"message":"bad key )") + kKey + R"(","code":"x"}})",
+                    "application/json");
+  });
+  server.start();
+  std::vector<std::string> lines;
+  runbase::ClientOptions options = options_for(server.url("/api/v1"));
+  options.logger = [&](runbase::LogLevel, std::string_view line) { lines.emplace_back(line); };
+  runbase::Client client(options);
+  try {
+    client.get_run("run_1");
+    FAIL() << "expected BadRequestError";
+  } catch (const runbase::BadRequestError& e) {
+    EXPECT_EQ(std::string(e.what()).find(kKey), std::string::npos) << e.what();
+    EXPECT_EQ(e.body().find(kKey), std::string::npos) << e.body();
+  }
+  ASSERT_FALSE(lines.empty());
+  for (const std::string& line : lines) EXPECT_EQ(line.find(kKey), std::string::npos) << line;
+}
+
+}  // namespace
