@@ -1,0 +1,871 @@
+#include "emulator.hpp"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <random>
+#include <stdexcept>
+#include <string_view>
+#include <system_error>
+#include <utility>
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include "model_schemas.hpp"
+#include "png_image.hpp"
+#include "rate_window.hpp"
+#include "socket_drop.hpp"
+
+namespace runbase::emulator {
+namespace {
+
+using json = nlohmann::json;
+using ordered_json = nlohmann::ordered_json;
+using SteadyClock = std::chrono::steady_clock;
+using SystemClock = std::chrono::system_clock;
+using std::chrono::milliseconds;
+
+// Fault tokens, matched anywhere in input.prompt (lower case, brackets included).
+constexpr std::string_view fail_token = "[fail]";
+constexpr std::string_view slow_token = "[slow]";
+constexpr std::string_view never_token = "[never]";
+constexpr std::string_view error_token = "[500]";
+constexpr std::string_view drop_token = "[drop]";
+
+// Set by a handler that dropped its connection; removed before the (unsendable) answer.
+constexpr const char* dropped_marker = "X-Emulator-Dropped";
+
+constexpr std::size_t max_body_bytes = 1024 * 1024;
+constexpr std::size_t image_cache_entries = 32;
+
+// httplib::Server plus what 0.11 lacks: a listen backlog above its compiled-in 5 (64 clients
+// connecting at once would otherwise see SYNs dropped and retried a second later), and a stop
+// that also works before listen_after_bind() has started (Server::stop() is a no-op then).
+class HttpServer : public httplib::Server {
+ public:
+  void raise_backlog(int backlog) {
+    const socket_t sock = svr_sock_;
+    if (sock != INVALID_SOCKET) {
+      ::listen(sock, backlog);
+    }
+  }
+
+  void close_listener() {
+    const socket_t sock = svr_sock_.exchange(INVALID_SOCKET);
+    if (sock != INVALID_SOCKET) {
+      ::shutdown(sock, SHUT_RDWR);
+      ::close(sock);
+    }
+  }
+};
+
+// One worker thread per connection (httplib serves a keep-alive connection on one thread for its
+// whole life); counts the connections accepted.
+class ConnectionPool : public httplib::ThreadPool {
+ public:
+  ConnectionPool(std::size_t threads, std::atomic<std::uint64_t>& accepted)
+      : httplib::ThreadPool(threads), accepted_(accepted) {}
+
+  void enqueue(std::function<void()> fn) override {
+    ++accepted_;
+    httplib::ThreadPool::enqueue(std::move(fn));
+  }
+
+ private:
+  std::atomic<std::uint64_t>& accepted_;
+};
+
+enum class Status { Pending, Processing, Succeeded, Failed };
+
+const char* status_name(Status status) {
+  switch (status) {
+    case Status::Pending:
+      return "pending";
+    case Status::Processing:
+      return "processing";
+    case Status::Succeeded:
+      return "succeeded";
+    case Status::Failed:
+      return "failed";
+  }
+  return "unknown";
+}
+
+struct Run {
+  std::string id;
+  std::string key;
+  std::string model;
+  std::string prompt;
+  std::int64_t cost = 0;
+  ImageSize size;
+  SteadyClock::time_point created;
+  SystemClock::time_point created_wall;
+  milliseconds pending_for{0};
+  milliseconds latency{0};  // create -> terminal
+  bool fail = false;
+  bool never = false;
+  std::uint64_t polls = 0;
+};
+
+// The status is a function of the time since create, computed on every read.
+Status status_at(const Run& run, SteadyClock::time_point now) {
+  const auto age = now - run.created;
+  if (age < run.pending_for) {
+    return Status::Pending;
+  }
+  if (run.never || age < run.latency) {
+    return Status::Processing;
+  }
+  return run.fail ? Status::Failed : Status::Succeeded;
+}
+
+struct Account {
+  std::int64_t balance = 0;
+  std::vector<std::string> unsettled_failures;  // runs that will fail and are not yet refunded
+};
+
+bool contains(std::string_view text, std::string_view token) {
+  return text.find(token) != std::string_view::npos;
+}
+
+std::string iso8601(SystemClock::time_point tp) {
+  const auto ms = std::chrono::duration_cast<milliseconds>(tp.time_since_epoch()).count();
+  const auto secs = static_cast<std::time_t>(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+  const auto millis = static_cast<int>(ms - static_cast<long long>(secs) * 1000);
+  std::tm utc{};
+  gmtime_r(&secs, &utc);
+  char date[32];
+  std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &utc);
+  char out[40];
+  std::snprintf(out, sizeof out, "%s.%03dZ", date, millis);
+  return out;
+}
+
+// "$0.05", "$10.00", "$0.012345".
+std::string usd(std::int64_t micros) {
+  char text[48];
+  std::snprintf(text, sizeof text, "%s$%lld.%06lld", micros < 0 ? "-" : "",
+                static_cast<long long>(std::llabs(micros) / 1000000),
+                static_cast<long long>(std::llabs(micros) % 1000000));
+  std::string out = text;
+  while (out.size() > 3 && out.back() == '0' && out[out.size() - 3] != '.') {
+    out.pop_back();
+  }
+  return out;
+}
+
+std::string mask_key(const std::string& key) {
+  if (key.size() <= 7) {
+    return key.substr(0, 3) + "...";
+  }
+  return key.substr(0, 3) + "..." + key.substr(key.size() - 4);
+}
+
+std::string lower(std::string text) {
+  for (auto& c : text) {
+    if (c >= 'A' && c <= 'Z') {
+      c = static_cast<char>(c - 'A' + 'a');
+    }
+  }
+  return text;
+}
+
+// "host" as it goes in a URL: IPv6 literals in brackets.
+std::string url_host(const std::string& host) {
+  if (host.find(':') != std::string::npos && host.front() != '[') {
+    return "[" + host + "]";
+  }
+  return host;
+}
+
+void send_json(httplib::Response& res, int status, const ordered_json& body) {
+  res.status = status;
+  res.set_content(body.dump(), "application/json");
+}
+
+void send_error(httplib::Response& res, int status, const std::string& message,
+                const std::string& code) {
+  ordered_json error;
+  error["message"] = message;
+  if (!code.empty()) {
+    error["code"] = code;
+  }
+  ordered_json body;
+  body["error"] = std::move(error);
+  send_json(res, status, body);
+}
+
+bool is_admin_path(const std::string& path) { return path.rfind("/_emulator/", 0) == 0; }
+
+}  // namespace
+
+struct Emulator::Impl {
+  explicit Impl(Config cfg)
+      : config(std::move(cfg)), rate(config.rate_limit_requests, config.rate_limit_window) {
+    if (config.seed) {
+      rng.seed(*config.seed);
+    } else {
+      std::random_device device;
+      rng.seed((static_cast<std::uint64_t>(device()) << 32U) ^ device());
+    }
+    make_data_dir();
+  }
+
+  ~Impl() {
+    stop();
+    if (remove_data_dir && !data_dir.empty()) {
+      std::error_code ignored;
+      std::filesystem::remove_all(data_dir, ignored);
+    }
+  }
+
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+
+  void make_data_dir() {
+    namespace fs = std::filesystem;
+    if (!config.data_dir.empty()) {
+      std::error_code error;
+      fs::create_directories(config.data_dir, error);
+      if (error || !fs::is_directory(config.data_dir)) {
+        throw std::runtime_error("cannot create the data directory " + config.data_dir + ": " +
+                                 error.message());
+      }
+      data_dir = config.data_dir;
+      return;
+    }
+    std::error_code error;
+    fs::path base = fs::temp_directory_path(error);
+    if (error) {
+      base = "/tmp";
+    }
+    std::string pattern = (base / "runbase-emulator-XXXXXX").string();
+    if (mkdtemp(pattern.data()) == nullptr) {
+      throw std::runtime_error("cannot create a temporary data directory in " + base.string() +
+                               ": " + std::strerror(errno));
+    }
+    data_dir = pattern;
+    remove_data_dir = true;
+  }
+
+  // --- HTTP plumbing ----------------------------------------------------------------------------
+
+  int bind() {
+    server.new_task_queue = [this] { return new ConnectionPool(config.threads, connections); };
+    server.set_keep_alive_max_count(100000);
+    server.set_tcp_nodelay(true);
+    server.set_payload_max_length(max_body_bytes);
+    // httplib's default sets SO_REUSEPORT, which lets a second emulator bind the same port and
+    // share its connections; SO_REUSEADDR alone still allows a quick restart.
+    server.set_socket_options([](socket_t sock) {
+      int yes = 1;
+      ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    });
+    setup_routes();
+    errno = 0;
+    int bound = -1;
+    if (config.port == 0) {
+      bound = server.bind_to_any_port(config.host);
+    } else if (server.bind_to_port(config.host, config.port)) {
+      bound = config.port;
+    }
+    if (bound <= 0) {
+      const int saved = errno;
+      throw std::runtime_error("cannot listen on " + url_host(config.host) + ":" +
+                               std::to_string(config.port) +
+                               (saved != 0 ? std::string(": ") + std::strerror(saved) : ""));
+    }
+    server.raise_backlog(1024);
+    port = bound;
+    return bound;
+  }
+
+  bool run() { return server.listen_after_bind(); }
+
+  void stop() {
+    if (stopping.exchange(true)) {
+      return;
+    }
+    server.close_listener();
+    // Idle keep-alive connections would otherwise hold their worker (and so run()) for up to
+    // the keep-alive timeout.
+    if (port > 0) {
+      shutdown_connections_for_reading(port);
+    }
+  }
+
+  std::string base_url() const {
+    return "http://" + url_host(config.host) + ":" + std::to_string(port) + "/api/v1";
+  }
+
+  void setup_routes() {
+    server.Post("/api/v1/runs", [this](const httplib::Request& req, httplib::Response& res) {
+      handle_create(req, res);
+    });
+    server.Get(R"(/api/v1/runs/([^/]+))", [this](const httplib::Request& req,
+                                                 httplib::Response& res) { handle_get(req, res); });
+    server.Get(
+        R"(/files/generated/([^/]+)\.png)",
+        [this](const httplib::Request& req, httplib::Response& res) { handle_file(req, res); });
+    server.Get("/_emulator/stats", [this](const httplib::Request&, httplib::Response& res) {
+      res.status = 200;
+      res.set_content(stats(), "application/json");
+    });
+    const auto unrouted = [this](const httplib::Request& req, httplib::Response& res) {
+      handle_unrouted(req, res);
+    };
+    server.Get(".*", unrouted);
+    server.Post(".*", unrouted);
+    server.Put(".*", unrouted);
+    server.Patch(".*", unrouted);
+    server.Delete(".*", unrouted);
+    server.Options(".*", unrouted);
+
+    // Errors httplib answers itself (malformed request, body over the limit) get the envelope.
+    server.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request&,
+                                                                     httplib::Response& res) {
+      if (!res.body.empty() || res.content_provider_) {
+        return httplib::Server::HandlerResponse::Unhandled;
+      }
+      switch (res.status) {
+        case 404:
+          send_error(res, 404, "Not found", "not_found");
+          break;
+        case 413:
+          send_error(res, 413, "Request body too large (the limit is 1 MiB)", "payload_too_large");
+          break;
+        case 414:
+          send_error(res, 414, "Request URI too long", "uri_too_long");
+          break;
+        default:
+          send_error(res, res.status, "Malformed HTTP request", "bad_request");
+          break;
+      }
+      return httplib::Server::HandlerResponse::Handled;
+    }));
+
+    // Runs after every handler and before a byte of the answer is written: the request id, and
+    // the counters (so a client that has its answer always finds it counted).
+    server.set_post_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+      if (!res.has_header("X-Request-Id")) {
+        res.set_header("X-Request-Id", request_id());
+      }
+      const bool dropped = res.has_header(dropped_marker);
+      if (dropped) {
+        res.headers.erase(dropped_marker);
+      }
+      if (!is_admin_path(req.path)) {
+        count(req, res.status, dropped);
+      }
+      if (config.verbose) {
+        std::fprintf(stderr, "runbase-emulator: %s %s %s %s\n", req.method.c_str(),
+                     req.path.c_str(), dropped ? "dropped" : std::to_string(res.status).c_str(),
+                     res.get_header_value("X-Request-Id").c_str());
+      }
+    });
+  }
+
+  void count(const httplib::Request& req, int status, bool dropped) {
+    const std::lock_guard<std::mutex> lock(mutex);
+    if (req.method == "POST" && req.path == "/api/v1/runs") {
+      ++requests_create;
+    } else if ((req.method == "GET" || req.method == "HEAD") &&
+               req.path.rfind("/api/v1/runs/", 0) == 0) {
+      ++requests_get;
+    } else if (req.path.rfind("/files/", 0) == 0) {
+      ++requests_files;
+    } else {
+      ++requests_other;
+    }
+    if (!dropped) {
+      ++responses[status];
+    }
+  }
+
+  void handle_unrouted(const httplib::Request& req, httplib::Response& res) {
+    std::string allowed;
+    if (req.path == "/api/v1/runs") {
+      allowed = "POST";
+    } else if (req.path.rfind("/api/v1/runs/", 0) == 0 && req.path.size() > 13 &&
+               req.path.find('/', 13) == std::string::npos) {
+      allowed = "GET";
+    } else if (req.path == "/_emulator/stats" || req.path.rfind("/files/generated/", 0) == 0) {
+      allowed = "GET";
+    }
+    if (!allowed.empty() && req.method != allowed && !(allowed == "GET" && req.method == "HEAD")) {
+      res.set_header("Allow", allowed);
+      send_error(res, 405, req.method + " is not allowed on " + req.path + " (use " + allowed + ")",
+                 "method_not_allowed");
+      return;
+    }
+    send_error(res, 404, "No route for " + req.method + " " + req.path, "not_found");
+  }
+
+  // --- The API --------------------------------------------------------------------------------
+
+  std::string request_id() {
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string id = "req_";
+    const std::lock_guard<std::mutex> lock(mutex);
+    for (int i = 0; i < 24; ++i) {
+      id += hex[rng() % 16];
+    }
+    return id;
+  }
+
+  // --fault-rate: true when this request was answered with a random 500 or 429.
+  bool inject_fault(httplib::Response& res) {
+    if (config.fault_rate <= 0.0) {
+      return false;
+    }
+    bool is_500 = false;
+    {
+      const std::lock_guard<std::mutex> lock(mutex);
+      if (std::uniform_real_distribution<double>(0.0, 1.0)(rng) >= config.fault_rate) {
+        return false;
+      }
+      is_500 = (rng() & 1U) == 0;
+    }
+    if (is_500) {
+      send_error(res, 500, "Internal server error", "");
+    } else {
+      res.set_header("Retry-After", "1");
+      send_error(res, 429, "Rate limit exceeded", "RATE_LIMITED");
+    }
+    return true;
+  }
+
+  // Sets `key` from "Authorization: Bearer <key>", or answers 401.
+  bool authenticate(const httplib::Request& req, httplib::Response& res, std::string& key) {
+    const std::string header = req.get_header_value("Authorization");
+    const auto space = header.find(' ');
+    std::string token;
+    if (space != std::string::npos && lower(header.substr(0, space)) == "bearer") {
+      const auto start = header.find_first_not_of(' ', space);
+      if (start != std::string::npos) {
+        token = header.substr(start);
+      }
+    }
+    if (token.empty() || token.find_first_of(" \t") != std::string::npos) {
+      send_error(res, 401, "Missing or malformed Authorization header: send 'Bearer sk-...'",
+                 "missing_api_key");
+      return false;
+    }
+    const bool accepted = config.api_keys.empty()
+                              ? token.size() > 3 && token.rfind("sk-", 0) == 0
+                              : std::find(config.api_keys.begin(), config.api_keys.end(), token) !=
+                                    config.api_keys.end();
+    if (!accepted) {
+      send_error(res, 401, "Invalid API key", "invalid_api_key");
+      return false;
+    }
+    key = std::move(token);
+    return true;
+  }
+
+  // The per-key sliding window, shared by POST and GET.
+  bool admit(const std::string& key, httplib::Response& res) {
+    RateWindow::Decision decision;
+    {
+      const std::lock_guard<std::mutex> lock(mutex);
+      decision = rate.admit(key, SteadyClock::now());
+    }
+    if (decision.admitted) {
+      return true;
+    }
+    const auto seconds = std::max<long long>(1, (decision.retry_after.count() + 999) / 1000);
+    res.set_header("Retry-After", std::to_string(seconds));
+    send_error(res, 429, "Rate limit exceeded", "RATE_LIMITED");
+    return false;
+  }
+
+  Account& account(const std::string& key) {
+    auto it = accounts.find(key);
+    if (it == accounts.end()) {
+      it = accounts.emplace(key, Account{config.balance_micros, {}}).first;
+    }
+    return it->second;
+  }
+
+  // Refunds the runs of this account that have failed by `now` (failure is computed on read, so
+  // the refund is too). Call with the lock held.
+  void settle(Account& acc, SteadyClock::time_point now) {
+    auto& pending = acc.unsettled_failures;
+    pending.erase(std::remove_if(pending.begin(), pending.end(),
+                                 [&](const std::string& id) {
+                                   const Run& run = runs.at(id);
+                                   if (status_at(run, now) != Status::Failed) {
+                                     return false;
+                                   }
+                                   acc.balance += run.cost;
+                                   return true;
+                                 }),
+                  pending.end());
+  }
+
+  std::string new_run_id() {
+    static constexpr char alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+    std::string id = "run_";
+    for (int i = 0; i < 24; ++i) {
+      id += alphabet[rng() % (sizeof alphabet - 1)];
+    }
+    return id;
+  }
+
+  void handle_create(const httplib::Request& req, httplib::Response& res) {
+    if (inject_fault(res)) {
+      return;
+    }
+    std::string key;
+    if (!authenticate(req, res, key) || !admit(key, res)) {
+      return;
+    }
+
+    const json body = json::parse(req.body, nullptr, false);
+    if (body.is_discarded()) {
+      send_error(res, 400, "Request body is not valid JSON", "invalid_json");
+      return;
+    }
+    if (!body.is_object() || !body.contains("model") || !body["model"].is_string()) {
+      send_error(res, 400, "model is required and must be a string like \"openai/gpt-image-1\"",
+                 "missing_model");
+      return;
+    }
+    if (!body.contains("input") || !body["input"].is_object()) {
+      send_error(res, 400, "input is required and must be an object", "missing_input");
+      return;
+    }
+    const auto& model_id = body["model"].get_ref<const std::string&>();
+    const ModelSchema* model = find_model(model_id);
+    if (model == nullptr) {
+      send_error(res, 400, "Model not found: " + model_id, "model_not_found");
+      return;
+    }
+    const json& input = body["input"];
+    const std::string problem = validate_input(*model, input);
+    if (!problem.empty()) {
+      send_error(res, 400, problem, "invalid_input");
+      return;
+    }
+    const auto& prompt = input["prompt"].get_ref<const std::string&>();
+
+    // Faults at create: neither makes a run nor charges.
+    if (contains(prompt, drop_token)) {
+      drop(req, res);
+      return;
+    }
+    if (contains(prompt, error_token)) {
+      send_error(res, 500, "Internal server error", "");
+      return;
+    }
+
+    const std::int64_t cost = cost_micros(*model, input);
+    const auto now = SteadyClock::now();
+    ordered_json reply;
+    {
+      const std::lock_guard<std::mutex> lock(mutex);
+      Account& acc = account(key);
+      settle(acc, now);
+      if (acc.balance < cost) {
+        send_error(res, 402,
+                   "Insufficient balance: this run costs " + usd(cost) + ", the balance is " +
+                       usd(acc.balance),
+                   "insufficient_balance");
+        return;
+      }
+      Run run;
+      do {
+        run.id = new_run_id();
+      } while (runs.count(run.id) != 0);
+      run.key = key;
+      run.model = model->id;
+      run.prompt = prompt;
+      run.cost = cost;
+      run.size = output_size(*model, input);
+      run.created = now;
+      run.created_wall = SystemClock::now();
+      const double jitter = std::uniform_real_distribution<double>(0.75, 1.25)(rng);
+      double latency_ms = static_cast<double>(config.latency.count()) * jitter;
+      if (contains(prompt, slow_token)) {
+        latency_ms *= 10.0;
+      }
+      run.latency = milliseconds(static_cast<long long>(latency_ms + 0.5));
+      run.pending_for = std::min(milliseconds(1000), run.latency / 10);
+      run.fail = contains(prompt, fail_token);
+      run.never = contains(prompt, never_token);
+
+      acc.balance -= cost;
+      if (run.fail && !run.never) {
+        acc.unsettled_failures.push_back(run.id);
+      }
+      ++runs_created;
+      run_order.push_back(run.id);
+      reply["id"] = run.id;
+      reply["model"] = run.model;
+      reply["status"] = "pending";
+      reply["costUsd"] = run.cost;
+      runs.emplace(run.id, std::move(run));
+    }
+    send_json(res, 200, reply);
+  }
+
+  // [drop]: close the connection without answering (see socket_drop.hpp).
+  void drop(const httplib::Request& req, httplib::Response& res) {
+    {
+      const std::lock_guard<std::mutex> lock(mutex);
+      ++drops;
+    }
+    res.set_header(dropped_marker, "1");
+    res.status = 500;
+    std::string peer = req.remote_addr;
+    if (const auto scope = peer.find('%'); scope != std::string::npos) {
+      peer.erase(scope);
+    }
+    if (!shutdown_connection(req.local_port, peer, req.remote_port)) {
+      // Not expected; the next best thing httplib allows: the status line and headers go out,
+      // then the body fails and the connection is closed.
+      std::fprintf(stderr, "runbase-emulator: [drop] could not find the connection's socket\n");
+      res.set_chunked_content_provider("application/json",
+                                       [](std::size_t, httplib::DataSink&) { return false; });
+    }
+  }
+
+  std::string host_of(const httplib::Request& req) const {
+    std::string host = req.get_header_value("Host");
+    if (host.empty()) {
+      const std::string bound =
+          (config.host == "0.0.0.0" || config.host == "::") ? "127.0.0.1" : config.host;
+      host = url_host(bound) + ":" + std::to_string(port);
+    }
+    return host;
+  }
+
+  ordered_json run_json(const Run& run, Status status, const std::string& host) const {
+    ordered_json j;
+    j["id"] = run.id;
+    j["status"] = status_name(status);
+    j["model"] = run.model;
+    j["costUsd"] = run.cost;
+    if (status == Status::Succeeded) {
+      j["output"]["urls"] =
+          ordered_json::array({"http://" + host + "/files/generated/" + run.id + ".png"});
+    }
+    if (status == Status::Failed) {
+      const std::string message =
+          "The provider failed to generate the image (the prompt contains [fail])";
+      if (config.error_format == ErrorFormat::Object) {
+        j["error"] = {{"message", message}, {"code", "generation_failed"}};
+      } else {
+        j["error"] = message;
+      }
+    }
+    j["createdAt"] = iso8601(run.created_wall);
+    if (status == Status::Succeeded || status == Status::Failed) {
+      j["completedAt"] = iso8601(run.created_wall + run.latency);
+    }
+    return j;
+  }
+
+  void handle_get(const httplib::Request& req, httplib::Response& res) {
+    if (inject_fault(res)) {
+      return;
+    }
+    std::string key;
+    if (!authenticate(req, res, key) || !admit(key, res)) {
+      return;
+    }
+    const std::string id = req.matches[1];
+    ordered_json reply;
+    {
+      const std::lock_guard<std::mutex> lock(mutex);
+      const auto it = runs.find(id);
+      if (it == runs.end() || it->second.key != key) {
+        send_error(res, 404, "No run with this ID for your account", "run_not_found");
+        return;
+      }
+      Run& run = it->second;
+      ++run.polls;
+      reply = run_json(run, status_at(run, SteadyClock::now()), host_of(req));
+    }
+    send_json(res, 200, reply);
+  }
+
+  // --- Output files (no auth, like the CDN) ---------------------------------------------------
+
+  void handle_file(const httplib::Request& req, httplib::Response& res) {
+    const std::string id = req.matches[1];
+    std::string prompt;
+    ImageSize size;
+    {
+      const std::lock_guard<std::mutex> lock(mutex);
+      const auto it = runs.find(id);
+      if (it == runs.end() || status_at(it->second, SteadyClock::now()) != Status::Succeeded) {
+        send_error(res, 404, "No file at " + req.path, "not_found");
+        return;
+      }
+      prompt = it->second.prompt;
+      size = it->second.size;
+    }
+    std::shared_ptr<const std::string> png;
+    try {
+      png = image(prompt, size);
+    } catch (const std::exception& e) {
+      send_error(res, 500, std::string("Cannot produce the image: ") + e.what(), "");
+      return;
+    }
+    res.status = 200;
+    res.set_content_provider(
+        png->size(), "image/png",
+        [png](std::size_t offset, std::size_t length, httplib::DataSink& sink) {
+          return sink.write(png->data() + offset, length);
+        });
+  }
+
+  // The image for a prompt and size: from memory, else from the data directory, else drawn and
+  // saved there.
+  std::shared_ptr<const std::string> image(const std::string& prompt, ImageSize size) {
+    char name[64];
+    std::snprintf(name, sizeof name, "%016llx-%dx%d.png",
+                  static_cast<unsigned long long>(prompt_seed(prompt)), size.width, size.height);
+    {
+      const std::lock_guard<std::mutex> lock(image_mutex);
+      const auto it = images.find(name);
+      if (it != images.end()) {
+        return it->second;
+      }
+    }
+    const std::filesystem::path path = std::filesystem::path(data_dir) / name;
+    std::shared_ptr<const std::string> png;
+    std::ifstream in(path, std::ios::binary);
+    if (in) {
+      png = std::make_shared<const std::string>(std::istreambuf_iterator<char>(in),
+                                                std::istreambuf_iterator<char>());
+    } else {
+      png = std::make_shared<const std::string>(encode_png(size, prompt_seed(prompt)));
+      // Write then rename, so a reader never sees half a file.
+      const std::filesystem::path temp = path.string() + ".tmp" + std::to_string(::getpid()) + "-" +
+                                         std::to_string(++temp_counter);
+      {
+        std::ofstream out(temp, std::ios::binary | std::ios::trunc);
+        out.write(png->data(), static_cast<std::streamsize>(png->size()));
+      }
+      std::error_code ignored;
+      std::filesystem::rename(temp, path, ignored);
+      if (ignored) {
+        std::filesystem::remove(temp, ignored);
+      }
+    }
+    const std::lock_guard<std::mutex> lock(image_mutex);
+    const auto inserted = images.emplace(name, png);
+    if (inserted.second) {
+      image_order.emplace_back(name);
+      if (image_order.size() > image_cache_entries) {
+        images.erase(image_order.front());
+        image_order.pop_front();
+      }
+    }
+    return inserted.first->second;
+  }
+
+  // --- /_emulator/stats -----------------------------------------------------------------------
+
+  std::string stats() {
+    const auto now = SteadyClock::now();
+    const std::lock_guard<std::mutex> lock(mutex);
+    ordered_json j;
+    j["requests"] = {{"create", requests_create},
+                     {"get", requests_get},
+                     {"files", requests_files},
+                     {"other", requests_other}};
+    j["responses"] = ordered_json::object();
+    for (const auto& entry : responses) {
+      j["responses"][std::to_string(entry.first)] = entry.second;
+    }
+    j["runs_created"] = runs_created;
+    j["drops"] = drops;
+    j["connections"] = connections.load();
+    j["runs"] = ordered_json::array();
+    for (const auto& id : run_order) {
+      const Run& run = runs.at(id);
+      ordered_json r;
+      r["id"] = run.id;
+      r["model"] = run.model;
+      r["prompt"] = run.prompt;
+      r["status"] = status_name(status_at(run, now));
+      r["polls"] = run.polls;
+      r["costUsd"] = run.cost;
+      r["createdAt"] = iso8601(run.created_wall);
+      j["runs"].push_back(std::move(r));
+    }
+    j["accounts"] = ordered_json::array();
+    for (auto& entry : accounts) {
+      settle(entry.second, now);
+      j["accounts"].push_back(
+          {{"key", mask_key(entry.first)}, {"balanceUsd", entry.second.balance}});
+    }
+    return j.dump();
+  }
+
+  Config config;
+  std::string data_dir;
+  bool remove_data_dir = false;
+  HttpServer server;
+  int port = -1;
+  std::atomic<bool> stopping{false};
+  std::atomic<std::uint64_t> connections{0};
+
+  std::mutex mutex;  // guards everything below it
+  std::mt19937_64 rng;
+  RateWindow rate;
+  std::map<std::string, Run> runs;
+  std::vector<std::string> run_order;
+  std::map<std::string, Account> accounts;
+  std::uint64_t requests_create = 0;
+  std::uint64_t requests_get = 0;
+  std::uint64_t requests_files = 0;
+  std::uint64_t requests_other = 0;
+  std::uint64_t runs_created = 0;
+  std::uint64_t drops = 0;
+  std::map<int, std::uint64_t> responses;
+
+  std::mutex image_mutex;  // guards the image cache
+  std::map<std::string, std::shared_ptr<const std::string>> images;
+  std::deque<std::string> image_order;
+  std::atomic<std::uint64_t> temp_counter{0};
+};
+
+Emulator::Emulator(Config config) {
+  // A [drop] shuts a connection down under httplib, whose next write must fail, not kill us.
+  std::signal(SIGPIPE, SIG_IGN);
+  impl_ = std::make_unique<Impl>(std::move(config));
+}
+
+Emulator::~Emulator() = default;
+
+int Emulator::bind() { return impl_->bind(); }
+
+bool Emulator::run() { return impl_->run(); }
+
+void Emulator::stop() { impl_->stop(); }
+
+std::string Emulator::base_url() const { return impl_->base_url(); }
+
+const std::string& Emulator::data_dir() const { return impl_->data_dir; }
+
+std::string Emulator::stats_json() const { return impl_->stats(); }
+
+}  // namespace runbase::emulator
