@@ -1,0 +1,52 @@
+// Runs a program (the runbase CLI, an example) as a child process for the CLI tests.
+#ifndef RUNBASE_TESTS_INTEGRATION_CLI_PROCESS_HPP
+#define RUNBASE_TESTS_INTEGRATION_CLI_PROCESS_HPP
+
+#include <chrono>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace runbase::testing {
+
+struct ProcessOptions {
+  std::vector<std::string> args;  ///< args[0]: the program's path
+  /// Set in the child's environment, after every RUNBASE_* variable of the test's own environment
+  /// was removed (so a developer's real key can never reach a test).
+  std::vector<std::pair<std::string, std::string>> env;
+  std::string cwd;                           ///< empty: the test's
+  std::chrono::milliseconds timeout{20000};  ///< then SIGKILL, and exit_code is -1
+  /// When not empty: send SIGINT once the child's stderr contains this text.
+  std::string interrupt_when_stderr_has;
+};
+
+struct ProcessResult {
+  int exit_code = -1;  ///< the exit status; 128 + N when killed by signal N; -1 on timeout
+  std::string out;
+  std::string err;
+  bool interrupted = false;  ///< SIGINT was sent
+};
+
+/// Runs the program to its end (or the timeout) and returns what it printed.
+/// Throws std::runtime_error if it cannot be started.
+ProcessResult run_process(const ProcessOptions& options);
+
+/// A fresh empty directory under the system's temporary directory, removed by the destructor.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+/// True when `path` is a file that starts with the PNG signature and is more than a header.
+bool is_png_file(const std::string& path);
+
+}  // namespace runbase::testing
+
+#endif  // RUNBASE_TESTS_INTEGRATION_CLI_PROCESS_HPP

@@ -1,0 +1,528 @@
+// The runbase command-line program, run as a user runs it: the built binary, as a child process,
+// against a real runbase-emulator on loopback. Every subcommand, --json, and each documented exit
+// code (docs/CLI.md). A few in-process tests cover the classification table itself.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <runbase/runbase.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "cli_process.hpp"
+#include "exit_codes.hpp"
+#include "status_line.hpp"
+#include "support/emulator_process.hpp"
+
+#ifndef RUNBASE_CLI_PATH
+#error "RUNBASE_CLI_PATH must name the runbase binary"
+#endif
+
+namespace runbase::testing {
+namespace {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+using Env = std::vector<std::pair<std::string, std::string>>;
+
+const std::string kKey = "sk-cli-test-key-0123456789";
+const std::string kLamp = "A cinematic product photo of a ceramic lamp";
+
+// A quick emulator that accepts only kKey (so a wrong key is a 401).
+std::vector<std::string> emulator_args(std::vector<std::string> extra = {}) {
+  std::vector<std::string> args = {"--latency-ms", "150", "--api-key", kKey};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
+Env env_for(const EmulatorProcess& emulator, const std::string& key = kKey) {
+  return {{"RUNBASE_BASE_URL", emulator.base_url()}, {"RUNBASE_API_KEY", key}};
+}
+
+ProcessResult runbase_cli(std::vector<std::string> args, Env env, std::string cwd = {},
+                          std::string interrupt_when = {}) {
+  ProcessOptions options;
+  options.args.push_back(RUNBASE_CLI_PATH);
+  options.args.insert(options.args.end(), args.begin(), args.end());
+  options.env = std::move(env);
+  options.cwd = std::move(cwd);
+  options.interrupt_when_stderr_has = std::move(interrupt_when);
+  return run_process(options);
+}
+
+std::vector<std::string> lines(const std::string& text) {
+  std::vector<std::string> result;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) result.push_back(line);
+  }
+  return result;
+}
+
+// The one --json object a command printed; fails the test if there is not exactly one.
+json only_object(const ProcessResult& result) {
+  const auto printed = lines(result.out);
+  EXPECT_EQ(printed.size(), 1u) << "stdout: " << result.out << "\nstderr: " << result.err;
+  if (printed.size() != 1) return json::object();
+  return json::parse(printed[0]);
+}
+
+json stats(const EmulatorProcess& emulator) { return json::parse(emulator.stats_json()); }
+
+std::string describe(const ProcessResult& result) {
+  return "exit " + std::to_string(result.exit_code) + "\nstdout: " + result.out +
+         "\nstderr: " + result.err;
+}
+
+// ---- generate --------------------------------------------------------------------------------
+
+TEST(CliGenerateTest, SavesThePngAndPrintsItsPath) {
+  EmulatorProcess emulator(emulator_args());
+  TempDir dir;
+  const std::string out = dir.path() + "/out";
+  const ProcessResult result = runbase_cli({"generate", kLamp, "--out", out}, env_for(emulator));
+  ASSERT_EQ(result.exit_code, 0) << describe(result);
+  const auto printed = lines(result.out);
+  ASSERT_EQ(printed.size(), 1u) << describe(result);
+  EXPECT_EQ(fs::path(printed[0]).parent_path(), fs::path(out));
+  EXPECT_TRUE(is_png_file(printed[0])) << printed[0];
+  // Not a terminal: plain progress lines on stderr, the last one the final status.
+  EXPECT_NE(result.err.find(": pending"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find(": succeeded"), std::string::npos) << result.err;
+  EXPECT_EQ(result.err.find('\r'), std::string::npos) << "no live line when not a terminal";
+}
+
+TEST(CliGenerateTest, DefaultOutIsTheCurrentDirectory) {
+  EmulatorProcess emulator(emulator_args());
+  TempDir dir;
+  const ProcessResult result = runbase_cli({"generate", kLamp}, env_for(emulator), dir.path());
+  ASSERT_EQ(result.exit_code, 0) << describe(result);
+  const auto printed = lines(result.out);
+  ASSERT_EQ(printed.size(), 1u);
+  EXPECT_TRUE(is_png_file(dir.path() + "/" + printed[0])) << printed[0];
+}
+
+TEST(CliGenerateTest, JsonPrintsTheRunWithItsFiles) {
+  EmulatorProcess emulator(emulator_args());
+  TempDir dir;
+  const ProcessResult result = runbase_cli(
+      {"generate", kLamp, "--aspect-ratio", "3:2", "--image-url", "https://example.com/a.png",
+       "--image-url", "https://example.com/b.png", "--out", dir.path(), "--json"},
+      env_for(emulator));
+  ASSERT_EQ(result.exit_code, 0) << describe(result);
+  const json run = only_object(result);
+  EXPECT_EQ(run["status"], "succeeded");
+  EXPECT_EQ(run["model"], "openai/gpt-image-1");
+  EXPECT_EQ(run["costUsd"], 50000);
+  EXPECT_EQ(run["id"].get<std::string>().rfind("run_", 0), 0u);
+  ASSERT_EQ(run["output"]["urls"].size(), 1u);
+  ASSERT_EQ(run["files"].size(), 1u);
+  EXPECT_TRUE(is_png_file(run["files"][0].get<std::string>()));
+  EXPECT_FALSE(run["createdAt"].is_null());
+  EXPECT_FALSE(run.contains("error"));
+}
+
+TEST(CliGenerateTest, NoWaitPrintsTheIdThenGetAndWaitFinishTheJob) {
+  EmulatorProcess emulator(emulator_args());
+  TempDir dir;
+  const ProcessResult created = runbase_cli({"generate", kLamp, "--no-wait"}, env_for(emulator));
+  ASSERT_EQ(created.exit_code, 0) << describe(created);
+  const auto printed = lines(created.out);
+  ASSERT_EQ(printed.size(), 1u);
+  const std::string id = printed[0];
+  EXPECT_EQ(id.rfind("run_", 0), 0u);
+  EXPECT_NE(created.err.find("runbase wait " + id), std::string::npos) << created.err;
+
+  const ProcessResult got = runbase_cli({"get", id, "--json"}, env_for(emulator));
+  ASSERT_EQ(got.exit_code, 0) << describe(got);
+  const json run = only_object(got);
+  EXPECT_EQ(run["id"], id);
+  EXPECT_TRUE(run["status"] == "pending" || run["status"] == "processing" ||
+              run["status"] == "succeeded")
+      << run;
+
+  const ProcessResult waited =
+      runbase_cli({"wait", id, "--out", dir.path(), "--json"}, env_for(emulator));
+  ASSERT_EQ(waited.exit_code, 0) << describe(waited);
+  const json done = only_object(waited);
+  EXPECT_EQ(done["status"], "succeeded");
+  ASSERT_EQ(done["files"].size(), 1u);
+  EXPECT_TRUE(is_png_file(done["files"][0].get<std::string>()));
+
+  // Plain `get`: one field per line, for people.
+  const ProcessResult shown = runbase_cli({"get", id}, env_for(emulator));
+  ASSERT_EQ(shown.exit_code, 0) << describe(shown);
+  EXPECT_NE(shown.out.find("id:        " + id), std::string::npos) << shown.out;
+  EXPECT_NE(shown.out.find("status:    succeeded"), std::string::npos) << shown.out;
+  EXPECT_NE(shown.out.find("cost:      $0.05"), std::string::npos) << shown.out;
+  EXPECT_NE(shown.out.find("output:    http"), std::string::npos) << shown.out;
+  EXPECT_EQ(stats(emulator)["runs_created"], 1);
+}
+
+TEST(CliGenerateTest, NoWaitJsonPrintsThePendingRun) {
+  EmulatorProcess emulator(emulator_args());
+  const ProcessResult result =
+      runbase_cli({"generate", kLamp, "--no-wait", "--json"}, env_for(emulator));
+  ASSERT_EQ(result.exit_code, 0) << describe(result);
+  const json run = only_object(result);
+  EXPECT_EQ(run["status"], "pending");
+  EXPECT_FALSE(run.contains("files"));
+}
+
+TEST(CliGlobalTest, FlagsWorkBeforeAndAfterTheSubcommandAndBeatTheEnvironment) {
+  EmulatorProcess emulator(emulator_args());
+  // The environment holds a wrong key and no URL; the flags must win.
+  const Env wrong = {{"RUNBASE_API_KEY", "sk-wrong"}};
+  const ProcessResult before = runbase_cli(
+      {"--base-url", emulator.base_url(), "--api-key", kKey, "get", "run_missing"}, wrong);
+  EXPECT_EQ(before.exit_code, 6) << describe(before);
+  const ProcessResult after = runbase_cli(
+      {"get", "run_missing", "--base-url", emulator.base_url(), "--api-key", kKey}, wrong);
+  EXPECT_EQ(after.exit_code, 6) << describe(after);
+}
+
+TEST(CliGlobalTest, VerboseShowsTheHttpExchangeWithTheKeyRedacted) {
+  EmulatorProcess emulator(emulator_args());
+  TempDir dir;
+  const ProcessResult result =
+      runbase_cli({"--verbose", "generate", kLamp, "--out", dir.path()}, env_for(emulator));
+  ASSERT_EQ(result.exit_code, 0) << describe(result);
+  EXPECT_NE(result.err.find("debug: HTTP POST /api/v1/runs -> 200"), std::string::npos)
+      << result.err;
+  EXPECT_NE(result.err.find("GET /api/v1/runs/run_"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("Authorization: <redacted>"), std::string::npos) << result.err;
+  EXPECT_EQ(result.err.find(kKey), std::string::npos) << "the key leaked into stderr";
+  EXPECT_EQ(result.out.find(kKey), std::string::npos) << "the key leaked into stdout";
+}
+
+TEST(CliGlobalTest, HelpAndVersionExitZero) {
+  const ProcessResult version = runbase_cli({"--version"}, {});
+  EXPECT_EQ(version.exit_code, 0);
+  EXPECT_EQ(version.out, "runbase " + std::string(runbase::version()) + "\n");
+  const ProcessResult help = runbase_cli({"--help"}, {});
+  EXPECT_EQ(help.exit_code, 0);
+  for (const char* command : {"generate", "get", "wait", "download"}) {
+    EXPECT_NE(help.out.find(command), std::string::npos) << help.out;
+  }
+  const ProcessResult generate_help = runbase_cli({"generate", "--help"}, {});
+  EXPECT_EQ(generate_help.exit_code, 0);
+  EXPECT_NE(generate_help.out.find("--aspect-ratio"), std::string::npos);
+}
+
+// ---- download ---------------------------------------------------------------------------------
+
+TEST(CliDownloadTest, NeedsNoKeyAndSavesEachUrl) {
+  EmulatorProcess emulator(emulator_args());
+  TempDir dir;
+  const ProcessResult created =
+      runbase_cli({"generate", kLamp, "--json", "--out", dir.path() + "/gen"}, env_for(emulator));
+  ASSERT_EQ(created.exit_code, 0) << describe(created);
+  const std::string url = only_object(created)["output"]["urls"][0];
+
+  // No RUNBASE_* variable at all: downloads never need (or send) the key.
+  const std::string out = dir.path() + "/downloads";
+  const ProcessResult plain = runbase_cli({"download", url, url, "--out", out}, {});
+  ASSERT_EQ(plain.exit_code, 0) << describe(plain);
+  const auto printed = lines(plain.out);
+  ASSERT_EQ(printed.size(), 2u) << plain.out;
+  EXPECT_NE(printed[0], printed[1]) << "the same name twice must not overwrite";
+  for (const auto& file : printed) EXPECT_TRUE(is_png_file(file)) << file;
+
+  const ProcessResult as_json = runbase_cli({"download", url, "--out", out, "--json"}, {});
+  ASSERT_EQ(as_json.exit_code, 0) << describe(as_json);
+  const json saved = only_object(as_json);
+  EXPECT_EQ(saved["url"], url);
+  EXPECT_TRUE(is_png_file(saved["file"].get<std::string>()));
+}
+
+TEST(CliDownloadTest, AMissingFileIsNotFoundAndTheOthersAreStillSaved) {
+  EmulatorProcess emulator(emulator_args());
+  TempDir dir;
+  const ProcessResult created =
+      runbase_cli({"generate", kLamp, "--json", "--out", dir.path()}, env_for(emulator));
+  ASSERT_EQ(created.exit_code, 0) << describe(created);
+  const std::string good = only_object(created)["output"]["urls"][0];
+  const std::string missing = emulator.root_url() + "/files/generated/run_missing.png";
+
+  const ProcessResult result =
+      runbase_cli({"download", missing, good, "--out", dir.path() + "/d", "--json"}, {});
+  EXPECT_EQ(result.exit_code, 6) << describe(result);
+  const auto printed = lines(result.out);
+  ASSERT_EQ(printed.size(), 2u) << result.out;
+  const json failed = json::parse(printed[0]);
+  EXPECT_EQ(failed["url"], missing);
+  EXPECT_EQ(failed["error"]["kind"], "not_found");
+  EXPECT_EQ(failed["exitCode"], 6);
+  EXPECT_TRUE(is_png_file(json::parse(printed[1])["file"].get<std::string>()));
+  EXPECT_NE(result.err.find("error: " + missing), std::string::npos) << result.err;
+}
+
+// ---- exit codes, one per failure class --------------------------------------------------------
+
+TEST(CliExitCodeTest, UsageErrorsExit2) {
+  EXPECT_EQ(runbase_cli({}, {}).exit_code, 2);
+  EXPECT_EQ(runbase_cli({"generate"}, {}).exit_code, 2);
+  EXPECT_EQ(runbase_cli({"generate", "x", "--bogus"}, {}).exit_code, 2);
+  const ProcessResult ratio = runbase_cli({"generate", "x", "--aspect-ratio", "4:3"}, {});
+  EXPECT_EQ(ratio.exit_code, 2);
+  EXPECT_NE(ratio.err.find("--aspect-ratio"), std::string::npos) << ratio.err;
+  EXPECT_EQ(runbase_cli({"generate", "x", "--timeout", "-1"}, {}).exit_code, 2);
+  EXPECT_EQ(runbase_cli({"frobnicate"}, {}).exit_code, 2);
+}
+
+TEST(CliExitCodeTest, InvalidInputExits3AndSendsNothing) {
+  EmulatorProcess emulator(emulator_args());
+  const ProcessResult empty = runbase_cli({"generate", ""}, env_for(emulator));
+  EXPECT_EQ(empty.exit_code, 3) << describe(empty);
+  EXPECT_NE(empty.err.find("error: prompt"), std::string::npos) << empty.err;
+  EXPECT_NE(empty.err.find("hint: "), std::string::npos) << empty.err;
+
+  std::vector<std::string> six = {"generate", kLamp, "--json"};
+  for (int i = 0; i < 6; ++i) {
+    six.push_back("--image-url");
+    six.push_back("https://example.com/" + std::to_string(i) + ".png");
+  }
+  const ProcessResult too_many = runbase_cli(six, env_for(emulator));
+  EXPECT_EQ(too_many.exit_code, 3) << describe(too_many);
+  EXPECT_EQ(only_object(too_many)["error"]["kind"], "validation");
+
+  const ProcessResult ftp =
+      runbase_cli({"generate", kLamp, "--image-url", "ftp://example.com/a.png"}, env_for(emulator));
+  EXPECT_EQ(ftp.exit_code, 3) << describe(ftp);
+  EXPECT_EQ(stats(emulator)["requests"]["create"], 0);
+}
+
+TEST(CliExitCodeTest, MissingOrWrongKeyExits4) {
+  EmulatorProcess emulator(emulator_args());
+  const ProcessResult missing =
+      runbase_cli({"generate", kLamp}, {{"RUNBASE_BASE_URL", emulator.base_url()}});
+  EXPECT_EQ(missing.exit_code, 4) << describe(missing);
+  EXPECT_NE(missing.err.find("--api-key"), std::string::npos) << missing.err;
+
+  const ProcessResult wrong =
+      runbase_cli({"generate", kLamp, "--json"}, env_for(emulator, "sk-not-this-one"));
+  EXPECT_EQ(wrong.exit_code, 4) << describe(wrong);
+  const json error = only_object(wrong)["error"];
+  EXPECT_EQ(error["kind"], "authentication");
+  EXPECT_EQ(error["httpStatus"], 401);
+  EXPECT_EQ(error["code"], "invalid_api_key");
+  EXPECT_EQ(only_object(wrong)["exitCode"], 4);
+}
+
+TEST(CliExitCodeTest, NoBalanceExits5) {
+  EmulatorProcess emulator(emulator_args({"--balance-usd", "0"}));
+  const ProcessResult result = runbase_cli({"generate", kLamp, "--json"}, env_for(emulator));
+  EXPECT_EQ(result.exit_code, 5) << describe(result);
+  const json error = only_object(result)["error"];
+  EXPECT_EQ(error["kind"], "credits");
+  EXPECT_EQ(error["httpStatus"], 402);
+  EXPECT_EQ(error["code"], "insufficient_balance");
+  EXPECT_FALSE(error["outcomeUnknown"].get<bool>());
+}
+
+TEST(CliExitCodeTest, UnknownRunExits6) {
+  EmulatorProcess emulator(emulator_args());
+  const ProcessResult plain = runbase_cli({"get", "run_missing"}, env_for(emulator));
+  EXPECT_EQ(plain.exit_code, 6) << describe(plain);
+  EXPECT_NE(plain.err.find("error: 404 run_not_found"), std::string::npos) << plain.err;
+  EXPECT_NE(plain.err.find("hint: "), std::string::npos) << plain.err;
+
+  const ProcessResult waited = runbase_cli({"wait", "run_missing", "--json"}, env_for(emulator));
+  EXPECT_EQ(waited.exit_code, 6) << describe(waited);
+  const json object = only_object(waited);
+  EXPECT_EQ(object["id"], "run_missing");
+  EXPECT_EQ(object["error"]["kind"], "not_found");
+}
+
+TEST(CliExitCodeTest, RateLimitExits7) {
+  // One request per two minutes: the second request gets 429 with a Retry-After far beyond the
+  // SDK's 60 s, so it is reported at once instead of being waited out.
+  EmulatorProcess emulator(emulator_args({"--rate-limit", "1/120"}));
+  EXPECT_EQ(runbase_cli({"get", "run_missing"}, env_for(emulator)).exit_code, 6);
+  const ProcessResult limited = runbase_cli({"get", "run_missing", "--json"}, env_for(emulator));
+  EXPECT_EQ(limited.exit_code, 7) << describe(limited);
+  const json error = only_object(limited)["error"];
+  EXPECT_EQ(error["kind"], "limit");
+  EXPECT_EQ(error["httpStatus"], 429);
+  EXPECT_EQ(error["code"], "RATE_LIMITED");
+}
+
+TEST(CliExitCodeTest, ServerErrorOnCreateExits8AndWarnsOfABilledRun) {
+  EmulatorProcess emulator(emulator_args());
+  const ProcessResult result =
+      runbase_cli({"generate", "A lamp [500]", "--json"}, env_for(emulator));
+  EXPECT_EQ(result.exit_code, 8) << describe(result);
+  EXPECT_NE(result.err.find("may exist and be billed; check before retrying"), std::string::npos)
+      << result.err;
+  const json error = only_object(result)["error"];
+  EXPECT_EQ(error["kind"], "server_or_network");
+  EXPECT_EQ(error["httpStatus"], 500);
+  EXPECT_TRUE(error["outcomeUnknown"].get<bool>());
+  // Never resent: a second create could bill a second run.
+  EXPECT_EQ(stats(emulator)["requests"]["create"], 1);
+}
+
+TEST(CliExitCodeTest, DroppedCreateExits8AndIsNotResent) {
+  EmulatorProcess emulator(emulator_args());
+  const ProcessResult result = runbase_cli({"generate", "A lamp [drop]"}, env_for(emulator));
+  EXPECT_EQ(result.exit_code, 8) << describe(result);
+  EXPECT_NE(result.err.find("may exist and be billed; check before retrying"), std::string::npos)
+      << result.err;
+  EXPECT_EQ(stats(emulator)["requests"]["create"], 1);
+}
+
+TEST(CliExitCodeTest, UnreachableServerExits8) {
+  // Port 1 on loopback: nothing listens, the connection is refused at once.
+  const ProcessResult result =
+      runbase_cli({"get", "run_x"},
+                  {{"RUNBASE_BASE_URL", "http://127.0.0.1:1/api/v1"}, {"RUNBASE_API_KEY", kKey}});
+  EXPECT_EQ(result.exit_code, 8) << describe(result);
+  EXPECT_NE(result.err.find("--base-url"), std::string::npos) << result.err;
+}
+
+TEST(CliExitCodeTest, FailedRunExits9WithTheRunInJson) {
+  EmulatorProcess emulator(emulator_args());
+  TempDir dir;
+  const ProcessResult result =
+      runbase_cli({"generate", "A lamp [fail]", "--json", "--out", dir.path()}, env_for(emulator));
+  EXPECT_EQ(result.exit_code, 9) << describe(result);
+  const json run = only_object(result);
+  EXPECT_EQ(run["status"], "failed");
+  EXPECT_EQ(run["id"].get<std::string>().rfind("run_", 0), 0u);
+  EXPECT_EQ(run["error"]["kind"], "run_failed");
+  EXPECT_FALSE(run["error"]["message"].get<std::string>().empty());
+  EXPECT_EQ(run["exitCode"], 9);
+  EXPECT_TRUE(fs::is_empty(dir.path()));
+}
+
+TEST(CliExitCodeTest, WaitPastTimeoutExits10AndSaysHowToResume) {
+  EmulatorProcess emulator(emulator_args());
+  const ProcessResult result =
+      runbase_cli({"generate", "A lamp [never]", "--timeout", "1", "--json"}, env_for(emulator));
+  EXPECT_EQ(result.exit_code, 10) << describe(result);
+  const json object = only_object(result);
+  const std::string id = object["id"];
+  EXPECT_EQ(object["error"]["kind"], "timeout");
+  EXPECT_NE(result.err.find("runbase wait " + id), std::string::npos) << result.err;
+
+  const ProcessResult again = runbase_cli({"wait", id, "--timeout", "0.5"}, env_for(emulator));
+  EXPECT_EQ(again.exit_code, 10) << describe(again);
+}
+
+TEST(CliExitCodeTest, InterruptDuringAWaitExits130AndPrintsTheRunId) {
+  EmulatorProcess emulator(emulator_args());
+  const ProcessResult result =
+      runbase_cli({"generate", "A lamp [never]", "--json"}, env_for(emulator), {}, ": pending");
+  ASSERT_TRUE(result.interrupted) << describe(result);
+  EXPECT_EQ(result.exit_code, 130) << describe(result);
+  const json object = only_object(result);
+  const std::string id = object["id"];
+  EXPECT_EQ(id.rfind("run_", 0), 0u);
+  EXPECT_EQ(object["error"]["kind"], "interrupted");
+  EXPECT_NE(result.err.find("runbase wait " + id), std::string::npos) << result.err;
+  // The run goes on on the server.
+  const json runs = stats(emulator)["runs"];
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_EQ(runs[0]["id"], id);
+}
+
+// ---- the classification table, in process ------------------------------------------------------
+
+ApiErrorDetails details(int status, std::string code) {
+  ApiErrorDetails result;
+  result.status = status;
+  result.code = std::move(code);
+  return result;
+}
+
+template <typename E>
+cli::Failure classify(E error, cli::Phase phase = cli::Phase::Get, std::string run_id = {}) {
+  return cli::describe_failure(std::make_exception_ptr(std::move(error)), phase, run_id);
+}
+
+TEST(CliFailureTest, EachErrorClassHasItsExitCode) {
+  using cli::ExitCode;
+  EXPECT_EQ(classify(ValidationError("bad")).code, ExitCode::Validation);
+  EXPECT_EQ(classify(cli::MissingApiKeyError("no key")).code, ExitCode::Authentication);
+  EXPECT_EQ(classify(BadRequestError("m", details(400, "invalid_input"))).code,
+            ExitCode::Validation);
+  EXPECT_EQ(classify(AuthenticationError("m", details(401, "invalid_api_key"))).code,
+            ExitCode::Authentication);
+  EXPECT_EQ(classify(PermissionDeniedError("m", details(403, "ip_not_allowed"))).code,
+            ExitCode::Authentication);
+  EXPECT_EQ(classify(InsufficientCreditsError("m", details(402, ""))).code, ExitCode::Credits);
+  EXPECT_EQ(classify(NotFoundError("m", details(404, "run_not_found"))).code, ExitCode::NotFound);
+  EXPECT_EQ(classify(RateLimitError("m", details(429, "RATE_LIMITED"))).code, ExitCode::Limit);
+  EXPECT_EQ(classify(UsageExceededError("m", details(429, "USAGE_EXCEEDED"))).code,
+            ExitCode::Limit);
+  EXPECT_EQ(classify(ServerError("m", details(503, ""), true)).code, ExitCode::ServerOrNetwork);
+  EXPECT_EQ(classify(ConnectionError("m")).code, ExitCode::ServerOrNetwork);
+  EXPECT_EQ(classify(ProtocolError("m")).code, ExitCode::ServerOrNetwork);
+  EXPECT_EQ(classify(TimeoutError("m", true)).code, ExitCode::ServerOrNetwork);
+  EXPECT_EQ(classify(TimeoutError("m", false, "run_1")).code, ExitCode::Timeout);
+  runbase::Run failed;
+  failed.id = "run_2";
+  failed.status = RunStatus::Failed;
+  EXPECT_EQ(classify(RunFailedError(failed)).code, ExitCode::RunFailed);
+  EXPECT_EQ(classify(CancelledError("m", "run_3")).code, ExitCode::Interrupted);
+  EXPECT_EQ(classify(ApiError("m", details(409, ""))).code, ExitCode::Other);
+  EXPECT_EQ(classify(std::runtime_error("disk full")).code, ExitCode::Other);
+  EXPECT_EQ(cli::to_int(ExitCode::Interrupted), 130);
+}
+
+TEST(CliFailureTest, HintsSayWhatToDoNext) {
+  const cli::Failure create = classify(ConnectionError("m", true), cli::Phase::Create);
+  EXPECT_NE(create.hint.find("may exist and be billed; check before retrying"), std::string::npos);
+  EXPECT_TRUE(create.outcome_unknown);
+
+  const cli::Failure poll =
+      classify(ServerError("m", details(500, ""), true), cli::Phase::Wait, "run_9");
+  EXPECT_NE(poll.hint.find("runbase wait run_9"), std::string::npos) << poll.hint;
+  EXPECT_EQ(poll.hint.find("billed; check before"), std::string::npos) << poll.hint;
+
+  const cli::Failure timeout = classify(TimeoutError("m", false, "run_7"), cli::Phase::Wait);
+  EXPECT_EQ(timeout.run_id, "run_7");
+  EXPECT_NE(timeout.hint.find("runbase wait run_7 --out DIR"), std::string::npos);
+
+  const cli::Failure refused = classify(ConnectionError("m", false), cli::Phase::Create);
+  EXPECT_NE(refused.hint.find("Nothing was sent"), std::string::npos) << refused.hint;
+}
+
+TEST(CliStatusLineTest, PlainModePrintsOneLinePerChange) {
+  std::ostringstream err;
+  {
+    cli::StatusLine status(err, false);
+    status.set("run_1: pending");
+    status.set("run_1: pending");
+    status.set("run_1: processing");
+    status.print("debug: a log line");
+    status.finish(true);
+  }
+  const auto printed = lines(err.str());
+  ASSERT_EQ(printed.size(), 3u) << err.str();
+  EXPECT_EQ(printed[0].rfind("run_1: pending (", 0), 0u);
+  EXPECT_EQ(printed[1].rfind("run_1: processing (", 0), 0u);
+  EXPECT_EQ(printed[2], "debug: a log line");
+  EXPECT_EQ(err.str().find('\r'), std::string::npos);
+}
+
+TEST(CliStatusLineTest, LiveModeRedrawsInPlaceAndKeepsTheLastStatus) {
+  std::ostringstream err;
+  {
+    cli::StatusLine status(err, true);
+    status.set("run_1: pending");
+    status.print("debug: a log line");
+    status.set("run_1: pending -> succeeded");
+    status.finish(true);
+  }
+  const std::string text = err.str();
+  EXPECT_NE(text.find("\r| run_1: pending  0."), std::string::npos) << text;
+  // The log line is printed on a cleared line, then the status is drawn again.
+  EXPECT_NE(text.find("\r\x1b[Kdebug: a log line\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("run_1: pending -> succeeded ("), std::string::npos) << text;
+  EXPECT_EQ(text.back(), '\n');
+}
+
+}  // namespace
+}  // namespace runbase::testing
