@@ -14,6 +14,10 @@ namespace runbase::detail {
 /// The client-side request budget: a sliding window that never lets more than `requests` start
 /// while `requests` others are in flight or finished within the last `per`.
 ///
+/// Creates go first: while a `Priority::Create` request waits for a slot, `Priority::Poll`
+/// requests leave it the free slots (a poll starts only if a slot stays free for every waiting
+/// create). A batch is then paced by its creates, and its polls use what they leave.
+///
 /// A request holds its slot from when it starts until `per` after its answer arrived (or it
 /// failed). Since a request reaches the server after it starts and before its answer arrives, a
 /// server that counts arrivals in any window of `per` never sees more than `requests`.
@@ -21,6 +25,9 @@ namespace runbase::detail {
 /// Thread safety: safe from many threads; one limiter is shared by all calls of a Client.
 class RateLimiter {
  public:
+  /// Who asks for a slot: creates take slots before polls (and any other read).
+  enum class Priority { Poll, Create };
+
   /// A slot for one request; its destruction (or `finish()`) stamps the answer's arrival.
   class Permit {
    public:
@@ -41,7 +48,8 @@ class RateLimiter {
 
   /// Blocks until a request may start. Throws TimeoutError when no slot can free before
   /// `deadline`, CancelledError when `cancel` fires while waiting.
-  Permit acquire(std::optional<Clock::time_point> deadline, const CancellationToken* cancel);
+  Permit acquire(std::optional<Clock::time_point> deadline, const CancellationToken* cancel,
+                 Priority priority = Priority::Poll);
 
   /// After a 429: no request of this Client starts before `until` (the server said the budget
   /// is spent, perhaps by another process sharing the key).
@@ -56,6 +64,7 @@ class RateLimiter {
   const std::shared_ptr<Clock> clock_;
   std::mutex mutex_;
   int in_flight_ = 0;
+  int creates_waiting_ = 0;                 // Priority::Create callers blocked in acquire()
   std::deque<Clock::time_point> finished_;  // answer arrival times within the window, oldest first
   Clock::time_point paused_until_{};
 };

@@ -73,7 +73,11 @@ HttpResponse RequestExecutor::execute(HttpRequest request, RequestKind kind,
     }
 
     RateLimiter::Permit permit;
-    if (config_.limiter) permit = config_.limiter->acquire(deadline, cancel);
+    if (config_.limiter) {
+      permit = config_.limiter->acquire(deadline, cancel,
+                                        kind == RequestKind::Create ? RateLimiter::Priority::Create
+                                                                    : RateLimiter::Priority::Poll);
+    }
 
     const Clock::time_point started = clock.now();
     request.timeout = config_.request_timeout;
