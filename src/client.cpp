@@ -64,9 +64,12 @@ std::shared_ptr<HttpTransport> resolve_transport(const ClientOptions& options) {
   return options.transport ? options.transport : make_curl_transport(options);
 }
 
-std::string seconds_text(milliseconds duration) {
-  const long long tenths = duration.count() / 100;
-  return std::to_string(tenths / 10) + "." + std::to_string(tenths % 10) + " s";
+std::int64_t checked_spend_limit(std::int64_t limit) {
+  if (limit < 0) {
+    throw ValidationError("ClientOptions::spend_limit_usd_micros is negative (" +
+                          std::to_string(limit) + "): use 0 for no limit.");
+  }
+  return limit;
 }
 
 // "image/png; charset=binary" -> "png"; falls back to the URL's own extension, then "bin".
@@ -131,7 +134,13 @@ Client::Impl::Impl(ClientOptions options, std::shared_ptr<detail::Clock> clock,
             clock, std::make_shared<detail::RateLimiter>(options.rate_limit, clock),
             unit_random}),
       download_({options.retry, options.request_timeout, options.logger,
-                 transport_, clock, nullptr, unit_random}) {}
+                 transport_, clock, nullptr, unit_random}),
+      rate_limit_(options.rate_limit),
+      spend_limit_(checked_spend_limit(options.spend_limit_usd_micros)),
+      scheduler_(std::make_unique<detail::Scheduler>(
+          clock,
+          [this](const std::string& run_id, std::optional<time_point> deadline,
+                 const CancellationToken* cancel) { return get_run(run_id, deadline, cancel); })) {}
 
 std::vector<std::pair<std::string, std::string>> Client::Impl::api_headers(bool with_body) const {
   std::vector<std::pair<std::string, std::string>> headers = {
@@ -147,16 +156,65 @@ std::optional<time_point> Client::Impl::deadline_after(milliseconds timeout) {
   return clock_->now() + timeout;
 }
 
+void Client::Impl::reserve_spend(std::int64_t& share) {
+  std::lock_guard<std::mutex> lock(spend_mutex_);
+  share = last_run_cost_;
+  if (spend_limit_ > 0) {
+    const std::int64_t committed = spent_.load() + spend_reserved_;
+    if (committed >= spend_limit_ || committed + share > spend_limit_) {
+      throw ValidationError(
+          "Spend limit reached: this Client has spent " + std::to_string(spent_.load()) +
+          " micro-USD" +
+          (spend_reserved_ > 0
+               ? " (and " + std::to_string(spend_reserved_) + " more for creates in flight)"
+               : std::string()) +
+          " of its " + std::to_string(spend_limit_) +
+          " (ClientOptions::spend_limit_usd_micros), and a run costs about " +
+          std::to_string(share) + "; no request was sent. Raise the limit or use a new Client.");
+    }
+  }
+  spend_reserved_ += share;
+}
+
+void Client::Impl::settle_spend(std::int64_t share, const Run* created) {
+  std::lock_guard<std::mutex> lock(spend_mutex_);
+  spend_reserved_ -= share;
+  if (created == nullptr) return;
+  const std::int64_t cost = std::max<std::int64_t>(0, created->cost_usd_micros);
+  if (cost > 0) last_run_cost_ = cost;
+  if (created->status == RunStatus::Failed) return;  // failed at once: refunded at once
+  spent_ += cost;
+  if (!created->is_terminal()) charged_[created->id] = cost;
+}
+
+void Client::Impl::note_refund(const Run& run) {
+  if (!run.is_terminal()) return;
+  std::lock_guard<std::mutex> lock(spend_mutex_);
+  const auto it = charged_.find(run.id);
+  if (it == charged_.end()) return;
+  if (run.status == RunStatus::Failed) spent_ -= it->second;  // "You never pay for failed runs"
+  charged_.erase(it);
+}
+
 Run Client::Impl::create_run(std::string body, std::string_view model) {
+  std::int64_t share = 0;
+  reserve_spend(share);  // refuses before anything is sent
   HttpRequest request;
   request.method = "POST";
   request.url = base_url_ + "/runs";
   request.headers = api_headers(true);
   request.body = std::move(body);
   request.max_response_bytes = kMaxApiResponseBytes;
-  HttpResponse response =
-      api_.execute(std::move(request), detail::RequestKind::Create, std::nullopt, nullptr);
-  Run run = detail::parse_run(std::move(response.body), "POST /runs");
+  Run run;
+  try {
+    HttpResponse response =
+        api_.execute(std::move(request), detail::RequestKind::Create, std::nullopt, nullptr);
+    run = detail::parse_run(std::move(response.body), "POST /runs");
+  } catch (...) {
+    settle_spend(share, nullptr);
+    throw;
+  }
+  settle_spend(share, &run);
   api_.log(LogLevel::Info, "Created run " + run.id + " (" + std::string(model) + ", " +
                                std::to_string(run.cost_usd_micros) + " micro-USD).");
   return run;
@@ -176,6 +234,7 @@ Run Client::Impl::get_run(std::string_view run_id, std::optional<time_point> dea
       api_.execute(std::move(request), detail::RequestKind::Read, deadline, cancel);
   Run run = detail::parse_run(std::move(response.body), "GET /runs/" + std::string(run_id));
   if (run.status == RunStatus::Unknown) note_unknown_status(run);
+  note_refund(run);
   return run;
 }
 
@@ -202,48 +261,50 @@ Run Client::Impl::wait(std::string_view run_id, const WaitOptions& options,
   std::string last_status = last ? last->status_text : std::string();
 
   const auto deadline_error = [&] {
-    const std::string state = last_status.empty() ? std::string("not finished") : "still " + last_status;
-    return TimeoutError("Run " + id + " is " + state + " after " +
-                            seconds_text(std::chrono::duration_cast<milliseconds>(
-                                clock_->now() - started)) +
-                            " (WaitOptions::timeout). It keeps running and is billed; call "
-                            "Client::wait(\"" + id + "\") to wait for it again.",
-                        false, id);
+    return detail::wait_timeout_error(
+        id, last_status, std::chrono::duration_cast<milliseconds>(clock_->now() - started));
   };
-  const auto cancelled_error = [&] {
-    return CancelledError("Stopped waiting for run " + id +
-                              ": cancelled. The run goes on and is billed; call Client::wait(\"" +
-                              id + "\") to wait for it again.",
-                          id);
-  };
+  const auto cancelled_error = [&] { return detail::wait_cancelled_error(id); };
 
-  bool poll = poll_now;
+  // Polls run on this thread but are shared with every other wait on this run (sync or not):
+  // a poll due while another is in flight joins it, one fetched since the last is reused.
+  const detail::Scheduler::Attachment attachment(
+      *scheduler_, id, poll_now ? std::nullopt : std::optional<time_point>(started));
+  time_point fresh_since = started;
+  // A run just created is never done: the first poll comes when the scheduler expects it to be.
+  milliseconds pause(0);
+  if (!poll_now) {
+    pause = scheduler_->first_poll_delay(first_interval, max_interval);
+    interval = detail::next_interval(interval, max_interval);
+  }
   for (;;) {
-    if (!poll) {
-      time_point next = clock_->now() + interval;
+    if (pause.count() > 0) {
+      time_point next = clock_->now() + pause;
       if (deadline && next > *deadline) next = *deadline;
       if (!clock_->sleep_until(next, options.cancel)) throw cancelled_error();
-      interval = std::min(max_interval, interval + interval / 2);
     }
-    poll = false;
     if (options.cancel != nullptr && options.cancel->cancelled()) throw cancelled_error();
     if (deadline && clock_->now() >= *deadline) throw deadline_error();
 
+    const time_point asked = clock_->now();
     Run run;
     try {
-      run = get_run(id, deadline, options.cancel);
+      run = scheduler_->poll(attachment, fresh_since, deadline, options.cancel);
     } catch (const CancelledError&) {
       throw cancelled_error();
-    } catch (const TimeoutError&) {
+    } catch (const TimeoutError& e) {
       if (deadline && clock_->now() >= *deadline) throw deadline_error();
-      throw;
+      throw detail::wait_request_timeout(e, id);
     }
+    fresh_since = asked + time_point::duration(1);
     if (run.status_text != last_status) {
       last_status = run.status_text;
       if (options.on_update) options.on_update(run);
     }
     if (run.status == RunStatus::Succeeded) return run;
     if (run.status == RunStatus::Failed) throw RunFailedError(std::move(run));
+    pause = interval;
+    interval = detail::next_interval(interval, max_interval);
   }
 }
 
@@ -353,5 +414,7 @@ std::vector<std::filesystem::path> Client::download_outputs(
 }
 
 const std::string& Client::base_url() const noexcept { return impl_->base_url(); }
+
+std::int64_t Client::spent_usd_micros() const noexcept { return impl_->spent_usd_micros(); }
 
 }  // namespace runbase

@@ -1,20 +1,25 @@
 #ifndef RUNBASE_SRC_CLIENT_IMPL_HPP
 #define RUNBASE_SRC_CLIENT_IMPL_HPP
 
+#include <atomic>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "clock.hpp"
 #include "rate_limiter.hpp"
 #include "retry.hpp"
 #include "runbase/client.hpp"
+#include "scheduler.hpp"
 
 namespace runbase {
 
@@ -31,6 +36,10 @@ class Client::Impl {
   Run wait(std::string_view run_id, const WaitOptions& options,
            std::optional<detail::Clock::time_point> deadline, bool poll_now,
            std::optional<Run> last);
+  std::future<Run> generate_async(GptImage1Input input, WaitOptions options);  // batch.cpp
+  std::vector<BatchResult> generate_batch(const std::vector<GptImage1Input>& inputs,
+                                          const BatchOptions& options);  // batch.cpp
+  std::int64_t spent_usd_micros() const noexcept { return spent_.load(); }
   /// Downloads to a temporary file beside `destination_dir` and returns it with the response's
   /// Content-Type; the caller renames it.
   std::pair<std::filesystem::path, std::string> download_to_temp(
@@ -42,6 +51,13 @@ class Client::Impl {
  private:
   std::vector<std::pair<std::string, std::string>> api_headers(bool with_body) const;
   void note_unknown_status(const Run& run);
+  // Spend: a create takes a share of the limit before it is sent (the last run's cost), which
+  // becomes the run's real cost once created; a failed run seen later gives its cost back.
+  void reserve_spend(std::int64_t& share);
+  void settle_spend(std::int64_t share, const Run* created);
+  void note_refund(const Run& run);
+  /// How many runs a batch keeps created but unfinished when `max_in_flight` is 0.
+  std::size_t batch_in_flight_limit(const BatchOptions& options) const;
 
   std::string api_key_;
   std::string base_url_;
@@ -52,6 +68,15 @@ class Client::Impl {
   detail::RequestExecutor download_;  // no rate limit, no cap: outputs live on a CDN
   std::mutex unknown_statuses_mutex_;
   std::set<std::string> unknown_statuses_;  // logged once each
+  RateLimit rate_limit_;
+  std::int64_t spend_limit_ = 0;
+  std::mutex spend_mutex_;
+  std::atomic<std::int64_t> spent_{0};
+  std::int64_t spend_reserved_ = 0;  // shares of creates in flight
+  std::int64_t last_run_cost_ = 0;   // what the next create is expected to cost
+  std::unordered_map<std::string, std::int64_t> charged_;  // runs created, until seen finished
+  // Last: destroyed first, its threads still using the members above until they are joined.
+  std::unique_ptr<detail::Scheduler> scheduler_;
 };
 
 namespace detail {

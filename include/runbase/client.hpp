@@ -1,7 +1,9 @@
 #ifndef RUNBASE_CLIENT_HPP
 #define RUNBASE_CLIENT_HPP
 
+#include <cstdint>
 #include <filesystem>
+#include <future>
 #include <memory>
 #include <string_view>
 #include <vector>
@@ -45,11 +47,32 @@ class RUNBASE_EXPORT Client {
   /// `GET /runs/<id>`, the id percent-encoded.
   Run get_run(std::string_view run_id);
   /// Polls until the run is terminal. Returns it when succeeded; throws `RunFailedError` when
-  /// failed, `TimeoutError` at the deadline, `CancelledError` when cancelled.
+  /// failed, `TimeoutError` at the deadline, `CancelledError` when cancelled. Waits on the same
+  /// run (from any thread, sync or async) share one stream of polls.
   Run wait(std::string_view run_id, const WaitOptions& options = {});
   /// `create_run` then `wait`. `on_update` is called first with the created (pending) run, so
-  /// its id is known even if the wait later fails.
+  /// its id is known even if the wait later fails. The first poll comes `poll_interval` after the
+  /// create or, once this Client has seen runs finish, when it expects this one to (never
+  /// before `poll_interval`, never after `max_poll_interval`).
   Run generate(const GptImage1Input& input, const WaitOptions& options = {});
+  /// `generate` without blocking: the create and the wait run on the Client's own threads (two
+  /// at most, however many runs are in flight), and the future holds the run or what `generate`
+  /// would have thrown. An invalid input gives a future holding `ValidationError`. `on_update`
+  /// is called on a Client thread: keep it short. Destroying the Client ends pending futures
+  /// with `CancelledError` (the runs go on).
+  std::future<Run> generate_async(GptImage1Input input, WaitOptions options = {});
+  /// Creates and waits for every input, sharing the rate budget well: creates go first, runs are
+  /// polled near when they are expected to finish. Returns one result per input, in input order;
+  /// a failed item never fails the batch (see `BatchResult`). Throws only for the batch as a
+  /// whole: a journal that cannot be read or written (`Error`). After a create fails with an error
+  /// that would repeat (401, 402, 403, 429 USAGE_EXCEEDED, the spend limit), the items not yet
+  /// created get the same error without being sent.
+  std::vector<BatchResult> generate_batch(const std::vector<GptImage1Input>& inputs,
+                                          const BatchOptions& options = {});
+
+  /// Micro-USD spent by this Client: the `costUsd` of the runs it created, less the refunds of
+  /// those it saw fail. Runs resumed from a batch journal were paid for before and do not count.
+  std::int64_t spent_usd_micros() const noexcept;
 
   /// Downloads `url` to `destination`: no `Authorization` header (outputs live on a CDN),
   /// redirects followed, streamed to a temporary file that is renamed into place.

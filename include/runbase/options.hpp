@@ -2,8 +2,13 @@
 #define RUNBASE_OPTIONS_HPP
 
 #include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -47,6 +52,12 @@ struct ClientOptions {
   /// lines for retries. Secrets are redacted. Called from the thread making the request.
   std::function<void(LogLevel, std::string_view)> logger;
   std::shared_ptr<HttpTransport> transport;  ///< null: the libcurl transport
+  /// Micro-USD this Client may spend on runs (see `Client::spent_usd_micros()`); 0: no limit.
+  /// A create that would take the spend past it is refused with `ValidationError` before
+  /// anything is sent. A run's cost is known only once one is created, so the check counts
+  /// each create at the cost of the last run this Client created (the first create is let
+  /// through); failed runs are refunded and free their share again.
+  std::int64_t spend_limit_usd_micros = 0;
 };
 
 /// How `Client::wait` and `Client::generate` poll.
@@ -56,6 +67,33 @@ struct WaitOptions {
   std::chrono::milliseconds timeout{600000};          ///< deadline for the whole wait; 0: none
   std::function<void(const Run&)> on_update;          ///< called when the status changes
   const CancellationToken* cancel = nullptr;          ///< CancellationToken::cancel() stops the wait
+};
+
+/// How `Client::generate_batch` runs a batch.
+struct BatchOptions {
+  /// Runs created but not finished at once; 0: as the rate budget allows (with no client-side
+  /// rate limit: all of them).
+  int max_in_flight = 0;
+  /// Per run; its timeout applies to each run, from its creation. `on_update` is called, on the
+  /// thread that called `generate_batch`, with each run's status changes; `cancel` stops the
+  /// whole batch (runs not yet created are not created).
+  WaitOptions wait;
+  /// Called on the thread that called `generate_batch` each time an item finishes, either way.
+  std::function<void(std::size_t done, std::size_t total)> on_progress;
+  /// A journal file, for a batch that may be interrupted; empty: none. Each run id is appended
+  /// and flushed, with the item's index and a digest of its input, before the batch waits on it.
+  /// Running the same batch again with the same journal waits on the runs it records instead of
+  /// creating (and paying for) them again; an item whose input changed is created anew.
+  /// One batch at a time per journal.
+  std::filesystem::path journal;
+};
+
+/// One item of `Client::generate_batch`: exactly one of `run` (succeeded) and `error` is set.
+/// `error` holds what `Client::generate` would have thrown for that item (`RunFailedError`,
+/// `TimeoutError`, `ValidationError`, an `ApiError`, ...).
+struct BatchResult {
+  std::optional<Run> run;
+  std::exception_ptr error;
 };
 
 /// The libcurl transport a Client uses when `ClientOptions::transport` is null, built from the
