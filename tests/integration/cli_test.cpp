@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <runbase/runbase.hpp>
 #include <sstream>
@@ -202,7 +203,7 @@ TEST(CliGlobalTest, HelpAndVersionExitZero) {
   EXPECT_EQ(version.out, "runbase " + std::string(runbase::version()) + "\n");
   const ProcessResult help = runbase_cli({"--help"}, {});
   EXPECT_EQ(help.exit_code, 0);
-  for (const char* command : {"generate", "get", "wait", "download"}) {
+  for (const char* command : {"generate", "get", "wait", "download", "batch"}) {
     EXPECT_NE(help.out.find(command), std::string::npos) << help.out;
   }
   const ProcessResult generate_help = runbase_cli({"generate", "--help"}, {});
@@ -256,6 +257,105 @@ TEST(CliDownloadTest, AMissingFileIsNotFoundAndTheOthersAreStillSaved) {
   EXPECT_EQ(failed["exitCode"], 6);
   EXPECT_TRUE(is_png_file(json::parse(printed[1])["file"].get<std::string>()));
   EXPECT_NE(result.err.find("error: " + missing), std::string::npos) << result.err;
+}
+
+// ---- batch ------------------------------------------------------------------------------------
+
+std::string write_file(const TempDir& dir, const std::string& name, const std::string& text) {
+  const std::string path = dir.path() + "/" + name;
+  std::ofstream(path, std::ios::binary) << text;
+  return path;
+}
+
+TEST(CliBatchTest, SavesEachLineAndTheJsonNamesTheLine) {
+  EmulatorProcess emulator(emulator_args());
+  TempDir dir;
+  const std::string file = write_file(
+      dir, "prompts.txt",
+      "A red fox\n\n{\"prompt\": \"A blue lamp\", \"aspect_ratio\": \"3:2\", "
+      "\"image_urls\": [\"https://example.com/a.png\"]}\nA lamp [fail]\r\nA green vase\n");
+  const ProcessResult result =
+      runbase_cli({"batch", file, "--out", dir.path() + "/out", "--json"}, env_for(emulator));
+  EXPECT_EQ(result.exit_code, 9) << describe(result);  // the failure of line 4
+  const auto printed = lines(result.out);
+  ASSERT_EQ(printed.size(), 4u) << result.out;
+  const std::vector<int> expected_lines = {1, 3, 4, 5};
+  for (std::size_t i = 0; i < printed.size(); ++i) {
+    const json object = json::parse(printed[i]);
+    EXPECT_EQ(object["line"], expected_lines[i]) << object;
+    if (expected_lines[i] == 4) {
+      EXPECT_EQ(object["status"], "failed");
+      EXPECT_EQ(object["error"]["kind"], "run_failed");
+    } else {
+      EXPECT_EQ(object["status"], "succeeded") << object;
+      ASSERT_EQ(object["files"].size(), 1u);
+      EXPECT_TRUE(is_png_file(object["files"][0].get<std::string>()));
+    }
+  }
+  EXPECT_NE(result.err.find("4/4 done, 1 failed"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("error: line 4: "), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("batch: 3 of 4 saved"), std::string::npos) << result.err;
+  EXPECT_EQ(stats(emulator)["requests"]["create"], 4);
+}
+
+TEST(CliBatchTest, PlainOutputListsTheFilesAndStdinWorks) {
+  EmulatorProcess emulator(emulator_args());
+  TempDir dir;
+  const std::string file = write_file(dir, "prompts.txt", "One\nTwo\n");
+  // `-` reads the prompts from stdin: here, through a shell redirect.
+  ProcessOptions options;
+  options.args = {"/bin/sh", "-c",
+                  std::string("exec \"") + RUNBASE_CLI_PATH +
+                      "\" batch - --concurrency 1 --out \"" + dir.path() + "\" < \"" + file + "\""};
+  options.env = env_for(emulator);
+  const ProcessResult result = run_process(options);
+  ASSERT_EQ(result.exit_code, 0) << describe(result);
+  const auto printed = lines(result.out);
+  ASSERT_EQ(printed.size(), 2u) << result.out;
+  for (const auto& path : printed) EXPECT_TRUE(is_png_file(path)) << path;
+}
+
+TEST(CliBatchTest, RefusesABadLineBeforeSendingAnything) {
+  EmulatorProcess emulator(emulator_args());
+  TempDir dir;
+  const std::string file = write_file(
+      dir, "prompts.txt", "Fine\n{\"prompt\": \"x\", \"size\": 3}\n{\"prompt\": \"\"}\n{oops\n");
+  const ProcessResult result = runbase_cli({"batch", file, "--json"}, env_for(emulator));
+  EXPECT_EQ(result.exit_code, 3) << describe(result);
+  const std::string message = only_object(result)["error"]["message"];
+  EXPECT_NE(message.find("3 lines are invalid"), std::string::npos) << message;
+  EXPECT_NE(message.find("line 2: unknown field \"size\""), std::string::npos) << message;
+  EXPECT_NE(message.find("line 3: prompt is empty"), std::string::npos) << message;
+  EXPECT_NE(message.find("line 4: not valid JSON"), std::string::npos) << message;
+  EXPECT_EQ(stats(emulator)["requests"]["create"], 0);
+
+  EXPECT_EQ(
+      runbase_cli({"batch", write_file(dir, "empty.txt", "\n\n")}, env_for(emulator)).exit_code, 3);
+  EXPECT_EQ(runbase_cli({"batch", dir.path() + "/missing.txt"}, env_for(emulator)).exit_code, 1);
+}
+
+TEST(CliBatchTest, InterruptedBatchResumesFromItsJournalWithoutPayingTwice) {
+  EmulatorProcess emulator(emulator_args());
+  TempDir dir;
+  const std::string file = write_file(dir, "prompts.txt", "A lamp [never]\n");
+  const std::string journal = dir.path() + "/batch.journal";
+  const ProcessResult first = runbase_cli({"batch", file, "--journal", journal, "--json"},
+                                          env_for(emulator), {}, ": pending");
+  ASSERT_TRUE(first.interrupted) << describe(first);
+  EXPECT_EQ(first.exit_code, 130) << describe(first);
+  const json item = only_object(first);
+  const std::string id = item["id"];
+  EXPECT_EQ(item["error"]["kind"], "interrupted");
+  EXPECT_EQ(item["line"], 1);
+  EXPECT_NE(first.err.find("1 run left running (" + id + ")"), std::string::npos) << first.err;
+  EXPECT_NE(first.err.find("--journal " + journal), std::string::npos) << first.err;
+
+  // Again with the journal: the same run is waited on, not created again.
+  const ProcessResult again = runbase_cli(
+      {"batch", file, "--journal", journal, "--timeout", "0.5", "--json"}, env_for(emulator));
+  EXPECT_EQ(again.exit_code, 10) << describe(again);
+  EXPECT_EQ(only_object(again)["id"], id);
+  EXPECT_EQ(stats(emulator)["requests"]["create"], 1);
 }
 
 // ---- exit codes, one per failure class --------------------------------------------------------

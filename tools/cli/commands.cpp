@@ -9,12 +9,15 @@
 #include <cstdlib>
 #include <exception>
 #include <filesystem>
+#include <fstream>
+#include <iostream>
 #include <memory>
 #include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "batch_file.hpp"
 #include "exit_codes.hpp"
 #include "interrupt.hpp"
 #include "json_output.hpp"
@@ -57,6 +60,15 @@ struct GetOptions {
 struct WaitCommandOptions {
   std::string run_id;
   std::string out = ".";
+  double timeout = kDefaultTimeoutSeconds;
+  bool json = false;
+};
+
+struct BatchCommandOptions {
+  std::string file;
+  std::string out = ".";
+  std::string journal;
+  int concurrency = 0;
   double timeout = kDefaultTimeoutSeconds;
   bool json = false;
 };
@@ -179,15 +191,6 @@ class Session {
   int fail(std::exception_ptr error, Phase phase, const std::string& run_id, bool json) {
     status_.finish(true);
     Failure failure = describe_failure(error, phase, run_id);
-    // Two messages are rewritten for the command line: the SDK's speak of Client::wait.
-    if (failure.code == ExitCode::Timeout) {
-      failure.message = "Run " + failure.run_id + " did not finish within --timeout (" +
-                        status_.elapsed_text() + ").";
-    } else if (failure.code == ExitCode::Interrupted) {
-      failure.message = failure.run_id.empty()
-                            ? std::string("Interrupted.")
-                            : "Interrupted: stopped waiting for run " + failure.run_id + ".";
-    }
     report(failure);
     if (json) console_.out << failure_json(failure, error) << '\n' << std::flush;
     return to_int(failure.code);
@@ -369,6 +372,171 @@ int download(Session& session, const DownloadOptions& options) {
   return status;
 }
 
+// "[########------------] 4/10 done, 1 failed, ~6 s left"
+std::string batch_progress(std::size_t done, std::size_t total, std::size_t failed,
+                           std::chrono::steady_clock::duration elapsed) {
+  constexpr std::size_t kWidth = 20;
+  const std::size_t filled = total == 0 ? kWidth : done * kWidth / total;
+  std::string text = "[" + std::string(filled, '#') + std::string(kWidth - filled, '-') + "] " +
+                     std::to_string(done) + "/" + std::to_string(total) + " done";
+  if (failed > 0) text += ", " + std::to_string(failed) + " failed";
+  if (done > 0 && done < total) {
+    const auto per_item = elapsed / static_cast<long>(done);
+    const auto left = std::chrono::duration_cast<std::chrono::seconds>(
+        per_item * static_cast<long>(total - done));
+    text += ", ~" + std::to_string(left.count() + 1) + " s left";
+  }
+  return text;
+}
+
+int batch(Session& session, const BatchCommandOptions& options) {
+  // Every line is read and validated first: a typo on line 90 must not surface after 89 paid runs.
+  BatchFile file;
+  try {
+    if (options.file == "-") {
+      file = read_batch_file(std::cin);
+    } else {
+      std::ifstream in(options.file);
+      if (!in) throw Error("Cannot read the batch file " + options.file + ".");
+      file = read_batch_file(in);
+    }
+    if (file.errors.empty() && file.items.empty()) {
+      throw ValidationError("The batch file " + options.file +
+                            " has no prompts: write one per line, or one JSON object per line "
+                            "with prompt, aspect_ratio and image_urls.");
+    }
+  } catch (...) {
+    return session.fail(std::current_exception(), Phase::Other, {}, options.json);
+  }
+  if (!file.errors.empty()) {
+    constexpr std::size_t kShown = 20;
+    std::string message = std::to_string(file.errors.size()) + " line" +
+                          (file.errors.size() == 1 ? " is" : "s are") + " invalid in " +
+                          options.file + ": ";
+    for (std::size_t i = 0; i < file.errors.size() && i < kShown; ++i) {
+      message += (i == 0 ? "" : "; ") + file.errors[i];
+    }
+    if (file.errors.size() > kShown) message += "; ...";
+    return session.fail(std::make_exception_ptr(ValidationError(message)), Phase::Other, {},
+                        options.json);
+  }
+
+  std::optional<Client> client;
+  try {
+    client.emplace(session.make_client());
+  } catch (...) {
+    return session.fail(std::current_exception(), Phase::Other, {}, options.json);
+  }
+  std::vector<GptImage1Input> inputs;
+  inputs.reserve(file.items.size());
+  for (const BatchItem& item : file.items) inputs.push_back(item.input);
+  const std::size_t total = inputs.size();
+
+  CancellationToken token;
+  BatchOptions batch_options;
+  batch_options.max_in_flight = options.concurrency;
+  batch_options.journal = options.journal;
+  batch_options.wait.timeout = to_duration(options.timeout);
+  batch_options.wait.cancel = &token;
+  // The SDK reports runs and progress on this thread: count successes to show failures.
+  std::set<std::string> succeeded;
+  const auto started = std::chrono::steady_clock::now();
+  const bool live = session.status().live();
+  batch_options.wait.on_update = [&succeeded, &session, live](const Run& run) {
+    if (run.status == RunStatus::Succeeded) succeeded.insert(run.id);
+    // Plain mode (logs, CI): one line per run status, so every run id is on record.
+    if (!live) {
+      session.status().print(
+          run.id + ": " +
+          (run.status_text.empty() ? std::string(to_string(run.status)) : run.status_text));
+    }
+  };
+  batch_options.on_progress = [&](std::size_t done, std::size_t all) {
+    const std::size_t failed = done - std::min(done, succeeded.size());
+    session.status().set(
+        batch_progress(done, all, failed, std::chrono::steady_clock::now() - started));
+  };
+
+  std::vector<BatchResult> results;
+  bool interrupted = false;
+  try {
+    session.status().set(batch_progress(0, total, 0, {}));
+    InterruptGuard guard(token);
+    results = client->generate_batch(inputs, batch_options);
+    interrupted = guard.interrupted();
+  } catch (...) {
+    // Only the batch as a whole throws: a journal that cannot be read or written.
+    return session.fail(std::current_exception(), Phase::Other, {}, options.json);
+  }
+  session.status().finish(true);
+
+  int status = to_int(ExitCode::Ok);
+  std::size_t saved = 0;
+  std::vector<std::string> left_running;
+  std::size_t not_started = 0;
+  std::set<std::string> hints_given;
+  const auto note_failure = [&](Failure failure, std::size_t line, std::exception_ptr error) {
+    if (status == to_int(ExitCode::Ok)) status = to_int(failure.code);
+    if (options.json) {
+      session.out() << with_line(failure_json(failure, error), line) << '\n' << std::flush;
+    }
+    if (failure.code == ExitCode::Interrupted) {
+      // Summed up below rather than one message per line.
+      if (failure.run_id.empty()) {
+        ++not_started;
+      } else {
+        left_running.push_back(failure.run_id);
+      }
+      return;
+    }
+    session.status().print("error: line " + std::to_string(line) + ": " + failure.message);
+    if (!failure.hint.empty() && hints_given.insert(failure.hint).second) {
+      session.status().print("hint: " + failure.hint);
+    }
+  };
+  for (std::size_t index = 0; index < total; ++index) {
+    const std::size_t line = file.items[index].line;
+    BatchResult& result = results[index];
+    if (!result.run) {
+      note_failure(describe_failure(result.error, Phase::Batch, {}), line, result.error);
+      continue;
+    }
+    try {
+      const std::vector<fs::path> files = client->download_outputs(*result.run, options.out);
+      ++saved;
+      if (options.json) {
+        session.out() << with_line(run_json(*result.run, files), line) << '\n';
+      } else {
+        for (const auto& path : files) session.out() << path.string() << '\n';
+      }
+      session.out() << std::flush;
+    } catch (...) {
+      const std::exception_ptr error = std::current_exception();
+      note_failure(describe_failure(error, Phase::Download, result.run->id), line, error);
+    }
+  }
+  session.status().print("batch: " + std::to_string(saved) + " of " + std::to_string(total) +
+                         " saved in " + session.status().elapsed_text() + ".");
+  if (interrupted) {
+    status = to_int(ExitCode::Interrupted);
+    std::string message = "error: Interrupted: " + std::to_string(left_running.size()) + " run" +
+                          (left_running.size() == 1 ? "" : "s") + " left running";
+    for (std::size_t i = 0; i < left_running.size(); ++i) {
+      message += (i == 0 ? " (" : ", ") + left_running[i];
+    }
+    message += std::string(left_running.empty() ? "" : ")") + ", " + std::to_string(not_started) +
+               " line" + (not_started == 1 ? "" : "s") + " not started.";
+    session.status().print(message);
+    session.status().print(
+        options.journal.empty()
+            ? std::string("hint: The runs go on and are billed: `runbase wait RUN_ID --out DIR` "
+                          "picks each up. Pass --journal FILE to make a batch resumable.")
+            : "hint: Run the same command again (same file, --journal " + options.journal +
+                  ") to pick up the runs already created without paying for them twice.");
+  }
+  return status;
+}
+
 }  // namespace
 
 int run_cli(int argc, const char* const* argv, Console& console) {
@@ -437,6 +605,33 @@ int run_cli(int argc, const char* const* argv, Console& console) {
       ->capture_default_str();
   download_command->add_flag("--json", download_options.json, "Print one JSON object per URL");
 
+  BatchCommandOptions batch_options;
+  CLI::App* batch_command = app.add_subcommand(
+      "batch", "Generate many images: one prompt, or one JSON object, per line of FILE");
+  batch_command
+      ->add_option("file", batch_options.file,
+                   "One prompt per line, or JSON lines like {\"prompt\": \"...\", "
+                   "\"aspect_ratio\": \"3:2\", \"image_urls\": [...]}; - reads stdin")
+      ->required();
+  batch_command->add_option("--out", batch_options.out, "Directory for the images")
+      ->capture_default_str();
+  batch_command->add_option(
+      "--journal", batch_options.journal,
+      "Record each run created in this file; running the batch again with it resumes "
+      "those runs instead of paying for them twice");
+  batch_command
+      ->add_option("--concurrency", batch_options.concurrency,
+                   "Runs in flight at once (0: as many as the rate limit allows)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  batch_command
+      ->add_option("--timeout", batch_options.timeout,
+                   "Seconds to wait for each run at most (0: no limit)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  batch_command->add_flag("--json", batch_options.json,
+                          "Print one JSON object per line of FILE, with \"line\"");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -451,6 +646,7 @@ int run_cli(int argc, const char* const* argv, Console& console) {
     if (get_command->parsed()) return get(session, get_options);
     if (wait_command->parsed()) return wait(session, wait_options);
     if (download_command->parsed()) return download(session, download_options);
+    if (batch_command->parsed()) return batch(session, batch_options);
   } catch (const std::exception& e) {
     console.err << "error: " << e.what() << std::endl;
   }

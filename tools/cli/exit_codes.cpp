@@ -23,6 +23,10 @@ std::string unknown_outcome_hint(Phase phase) {
     return "The run may exist and be billed; check before retrying (runbase.net dashboard): "
            "running the command again creates and bills a new run.";
   }
+  if (phase == Phase::Batch) {
+    return "If this line's create was cut off, its run may exist and be billed; check before "
+           "running the batch again (a --journal only remembers creates that were answered).";
+  }
   return "Try again in a moment; if it persists, check --base-url and your network.";
 }
 
@@ -91,7 +95,7 @@ Failure classify(std::exception_ptr error, Phase phase, std::string_view run_id)
     failure.message = e.what();
     failure.code = ExitCode::ServerOrNetwork;
     failure.outcome_unknown = e.outcome_unknown();
-    failure.hint = phase == Phase::Create
+    failure.hint = phase == Phase::Create || phase == Phase::Batch
                        ? unknown_outcome_hint(phase)
                        : std::string("Run the command again in a few minutes") +
                              (e.request_id().empty()
@@ -117,6 +121,10 @@ Failure classify(std::exception_ptr error, Phase phase, std::string_view run_id)
       // The wait's own deadline (--timeout): the run exists and goes on.
       failure.code = ExitCode::Timeout;
       failure.run_id = e.run_id();
+      // The SDK's sentence speaks of WaitOptions and Client::wait; say it in the CLI's terms.
+      failure.message = "Run " + e.run_id() +
+                        " did not finish within --timeout; it is still "
+                        "running.";
       failure.hint = "The run goes on and is billed: " + wait_again(e.run_id()) +
                      " Use a larger --timeout (0: none) to wait longer next time.";
     } else {
@@ -128,6 +136,9 @@ Failure classify(std::exception_ptr error, Phase phase, std::string_view run_id)
     failure.message = e.what();
     failure.code = ExitCode::Interrupted;
     if (!e.run_id().empty()) failure.run_id = e.run_id();
+    failure.message = failure.run_id.empty()
+                          ? std::string("Interrupted.")
+                          : "Interrupted: stopped waiting for run " + failure.run_id + ".";
     failure.hint = failure.run_id.empty()
                        ? "Nothing is left running."
                        : "The run goes on and is billed: " + wait_again(failure.run_id);

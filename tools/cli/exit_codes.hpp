@@ -41,6 +41,7 @@ enum class Phase {
   Wait,      ///< polling a run that exists
   Get,       ///< one GET /runs/<id>
   Download,  ///< fetching output files
+  Batch,     ///< one item of a batch: its create or its wait, which the error cannot tell
   Other,
 };
 

@@ -82,9 +82,9 @@ std::string download_failure_json(const std::string& url, const Failure& failure
       json{{"url", url}, {"error", error_object(failure)}, {"exitCode", to_int(failure.code)}});
 }
 
-std::string with_index(const std::string& object_json, std::size_t index) {
+std::string with_line(const std::string& object_json, std::size_t line) {
   json object = json::parse(object_json);
-  object["index"] = index;
+  object["line"] = line;
   return dump(object);
 }
 

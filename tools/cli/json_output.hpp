@@ -29,8 +29,8 @@ std::string download_json(const std::string& url, const std::filesystem::path& f
 /// A failed download: `{"url", "error": {...}, "exitCode"}`.
 std::string download_failure_json(const std::string& url, const Failure& failure);
 
-/// One batch line's result: the run (or failure) with `"index"` (0-based line of input) added.
-std::string with_index(const std::string& object_json, std::size_t index);
+/// A batch item's object with `"line"`, its line in the batch file (1-based), added.
+std::string with_line(const std::string& object_json, std::size_t line);
 
 }  // namespace runbase::cli
 
