@@ -397,7 +397,7 @@ TEST(WaitCancelTest, CancelWhileWaitingForTheRateBudgetStopsTheWait) {
   ClientOptions client_options = h.options();
   client_options.rate_limit = RateLimit{1, ms(60000)};
   Client client = h.client(client_options);
-  h.transport->always_reply(200, run_json("run_1", "processing"));
+  h.transport->reply_times(3, 200, run_json("run_1", "processing"));  // bounded: no endless loop
   CancellationToken token;
   h.clock->on_sleep([&](const FakeClock::Sleep& sleep) {
     if (sleep.duration() > ms(5000)) token.cancel();  // the rate-budget sleep, not the poll
