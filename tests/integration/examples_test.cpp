@@ -146,5 +146,37 @@ TEST(ExamplesTest, CustomTransportCountsEveryRequestAndNeverLogsTheKey) {
   EXPECT_EQ(result.err.find(kKey), std::string::npos);
 }
 
+TEST(ExamplesTest, BatchSavesEveryImageInOrderAndResumesFromItsJournal) {
+  EmulatorProcess emulator(emulator_args());
+  TempDir dir;
+  const std::vector<std::string> prompts = {"A red fox", "A lamp [fail]", "A paper crane"};
+  const ProcessResult first = run_example(RUNBASE_EXAMPLE_BATCH, prompts, emulator, dir.path());
+  EXPECT_EQ(first.exit_code, 1) << describe(first);  // one prompt failed, the others did not
+  EXPECT_NE(first.out.find("3/3 done"), std::string::npos) << first.out;
+  EXPECT_NE(first.err.find("Prompt 2: Run run_"), std::string::npos) << first.err;
+  EXPECT_EQ(pngs_in(dir.path()).size(), 2u);
+  EXPECT_TRUE(fs::exists(dir.path() + "/batch.journal"));
+
+  // The same prompts again: every run is on record in the journal, so nothing is created.
+  const ProcessResult again = run_example(RUNBASE_EXAMPLE_BATCH, prompts, emulator, dir.path());
+  EXPECT_EQ(again.exit_code, 1) << describe(again);
+  EXPECT_EQ(nlohmann::json::parse(emulator.stats_json())["requests"]["create"], 3);
+}
+
+TEST(ExamplesTest, AsyncGeneratesWhileTheCallingThreadIsFree) {
+  EmulatorProcess emulator(emulator_args());
+  TempDir dir;
+  const ProcessResult result =
+      run_example(RUNBASE_EXAMPLE_ASYNC, {"A red fox", "A blue lamp"}, emulator, dir.path());
+  ASSERT_EQ(result.exit_code, 0) << describe(result);
+  EXPECT_EQ(pngs_in(dir.path()).size(), 2u);
+  EXPECT_NE(result.out.find(": succeeded"), std::string::npos) << result.out;
+
+  const ProcessResult failed =
+      run_example(RUNBASE_EXAMPLE_ASYNC, {"A lamp [fail]"}, emulator, dir.path());
+  EXPECT_EQ(failed.exit_code, 1) << describe(failed);
+  EXPECT_NE(failed.err.find("\"A lamp [fail]\": Run run_"), std::string::npos) << failed.err;
+}
+
 }  // namespace
 }  // namespace runbase::testing
