@@ -66,7 +66,7 @@ class AsyncSink final : public detail::WaitSink {
     if (run) {
       promise_.set_value(std::move(*run));
     } else {
-      promise_.set_exception(error);
+      promise_.set_exception(std::move(error));  // the future's reader holds the last reference
     }
   }
 

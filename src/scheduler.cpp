@@ -307,6 +307,10 @@ Run Scheduler::poll(const Attachment& attachment, time_point fresh_since,
     lock.lock();
     finish_flight(run_id, flight, run, error, out);
     auto watchers = std::move(flight->watchers);
+    if (watchers.empty()) {
+      flight->run.reset();
+      flight->error = nullptr;
+    }
     wake_timer();
     lock.unlock();
     notify_watchers(watchers);
@@ -645,8 +649,13 @@ void Scheduler::worker_loop() {
     }
     Deliveries out;
     lock.lock();
-    finish_flight(run_id, flight, std::move(run), error, out);
+    finish_flight(run_id, flight, std::move(run), std::move(error), out);
     auto watchers = std::move(flight->watchers);
+    if (watchers.empty()) {
+      // No sync wait joined: the deliveries hold the only copies the receivers need.
+      flight->run.reset();
+      flight->error = nullptr;
+    }
     wake_timer();
     lock.unlock();
     notify_watchers(watchers);
@@ -658,8 +667,10 @@ void Scheduler::worker_loop() {
 void Scheduler::deliver(Deliveries& deliveries) {
   for (Delivery& delivery : deliveries) {
     try {
+      // Moved, never copied: the receiving thread must hold the last reference to an error, as
+      // exception objects are reference-counted where ThreadSanitizer cannot see it.
       if (delivery.final) {
-        delivery.sink->finish(delivery.tag, std::move(delivery.run), delivery.error);
+        delivery.sink->finish(delivery.tag, std::move(delivery.run), std::move(delivery.error));
       } else {
         delivery.sink->update(delivery.tag, delivery.seq, *delivery.run);
       }
