@@ -63,7 +63,10 @@ TEST(RateLimiterTest, NeverMoreThanNInAnyWindow) {
       for (int step = 0; step < 400; ++step) {
         const bool can_start = static_cast<int>(in_flight.size()) < requests;
         if (can_start && (in_flight.empty() || coin(random) != 0)) {
-          in_flight.push_back(limiter.acquire(std::nullopt, nullptr));
+          // Creates and polls share one window, whichever goes first.
+          const auto priority = coin(random) == 0 ? detail::RateLimiter::Priority::Create
+                                                  : detail::RateLimiter::Priority::Poll;
+          in_flight.push_back(limiter.acquire(std::nullopt, nullptr, priority));
           starts.push_back(clock->elapsed());
         } else {
           clock->advance(milliseconds(latency(random)));
