@@ -132,9 +132,9 @@ Client::Impl::Impl(ClientOptions options, std::shared_ptr<detail::Clock> clock,
       transport_(resolve_transport(options)),
       api_({options.retry, options.request_timeout, options.logger, transport_,
             clock, std::make_shared<detail::RateLimiter>(options.rate_limit, clock),
-            unit_random}),
+            unit_random, base_url_}),
       download_({options.retry, options.request_timeout, options.logger,
-                 transport_, clock, nullptr, unit_random}),
+                 transport_, clock, nullptr, unit_random, {}}),
       rate_limit_(options.rate_limit),
       spend_limit_(checked_spend_limit(options.spend_limit_usd_micros)),
       scheduler_(std::make_unique<detail::Scheduler>(
@@ -371,6 +371,10 @@ Run Client::wait(std::string_view run_id, const WaitOptions& options) {
 
 Run Client::generate(const GptImage1Input& input, const WaitOptions& options) {
   const auto deadline = impl_->deadline_after(options.timeout);
+  if (options.cancel != nullptr && options.cancel->cancelled()) {
+    // Checked before the create: after it, a run exists and is billed.
+    throw CancelledError("Cancelled before the run was created; nothing was sent or billed.");
+  }
   Run created = create_run(input);
   if (options.on_update) options.on_update(created);
   if (created.is_terminal()) {

@@ -176,7 +176,7 @@ std::exception_ptr make_http_error(const HttpResponse& response, std::string_vie
     details.status = status;
     const ErrorEnvelope envelope = parse_error_envelope(response.body);
     details.code = envelope.code;
-    details.message = envelope.message;
+    details.message = redact(envelope.message);
     details.body = redact(response.body);
     details.method = std::string(method);
     details.path = std::string(path);

@@ -13,6 +13,13 @@ bool is_token_char(char c) {
          c == '_' || c == '.' || c == '~' || c == '+' || c == '/' || c == '=';
 }
 
+// A secret starts a word: "api_key=sk-..." and "/keys/sk-..." are keys, "task-list" is not.
+bool starts_word(std::string_view text, std::size_t at) {
+  if (at == 0) return true;
+  const char c = text[at - 1];
+  return !((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'));
+}
+
 bool starts_with_ci(std::string_view text, std::size_t at, std::string_view prefix) {
   return text.size() - at >= prefix.size() && iequals(text.substr(at, prefix.size()), prefix);
 }
@@ -24,8 +31,7 @@ std::string redact(std::string_view text) {
   out.reserve(text.size());
   std::size_t i = 0;
   while (i < text.size()) {
-    // "sk-" starting a token (not inside a longer word like "task-").
-    const bool token_start = i == 0 || !is_token_char(text[i - 1]);
+    const bool token_start = starts_word(text, i);
     if (token_start && starts_with_ci(text, i, "sk-")) {
       std::size_t end = i + 3;
       while (end < text.size() && is_token_char(text[end])) ++end;

@@ -50,6 +50,15 @@ void RequestExecutor::log(LogLevel level, std::string_view line) const {
   }
 }
 
+std::string RequestExecutor::display_path(const std::string& url) const {
+  const std::string& base = config_.base_url;
+  if (!base.empty() && url.size() > base.size() && url.compare(0, base.size(), base) == 0 &&
+      url[base.size()] == '/') {
+    return url.substr(base.size());
+  }
+  return path_of(url);
+}
+
 double RequestExecutor::random_unit() {
   if (config_.unit_random) return config_.unit_random();
   thread_local std::mt19937_64 generator{std::random_device{}()};
@@ -61,7 +70,8 @@ HttpResponse RequestExecutor::execute(HttpRequest request, RequestKind kind,
                                       const CancellationToken* cancel,
                                       const std::filesystem::path* file) {
   Clock& clock = *config_.clock;
-  const std::string target = request.method + " " + path_of(request.url);
+  const std::string path = display_path(request.url);
+  const std::string target = request.method + " " + path;
   request.cancel = cancel;
 
   for (int attempt = 0;; ++attempt) {
@@ -116,8 +126,7 @@ HttpResponse RequestExecutor::execute(HttpRequest request, RequestKind kind,
       }
       const ErrorKind error_kind = classify(response);
       if (error_kind == ErrorKind::None) return std::move(*result.response);
-      result.error = make_http_error(response, request.method, path_of(request.url),
-                                     clock.system_now());
+      result.error = make_http_error(response, request.method, path, clock.system_now());
       result.retryable = error_kind == ErrorKind::RateLimited ||
                          (error_kind == ErrorKind::Server && kind == RequestKind::Read);
       if (const std::string* value = response.find_header("Retry-After")) {

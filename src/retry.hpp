@@ -40,6 +40,9 @@ class RequestExecutor {
     std::shared_ptr<Clock> clock;
     std::shared_ptr<RateLimiter> limiter;  ///< null: no client-side budget (downloads)
     std::function<double()> unit_random;   ///< [0, 1); null: a thread-local generator
+    /// Requests under this URL are named by the path below it in messages ("POST /runs", as the
+    /// API docs write them); others by their whole path. Empty: whole paths.
+    std::string base_url;
   };
 
   explicit RequestExecutor(Config config);
@@ -57,6 +60,7 @@ class RequestExecutor {
 
  private:
   double random_unit();
+  std::string display_path(const std::string& url) const;
 
   Config config_;
 };

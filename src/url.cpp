@@ -83,9 +83,16 @@ std::string checked_base_url(std::string_view base_url) {
 
 std::string percent_encode_segment(std::string_view segment) {
   static constexpr char kHex[] = "0123456789ABCDEF";
+  // "." and ".." are dot-segments that URL normalisation (libcurl's included) would resolve
+  // against the path: encoded, they stay an opaque id.
+  const bool only_dots = segment.find_first_not_of('.') == std::string_view::npos;
   std::string out;
   out.reserve(segment.size());
   for (char c : segment) {
+    if (only_dots) {
+      out += "%2E";
+      continue;
+    }
     const auto byte = static_cast<unsigned char>(c);
     const bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
                             (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' || c == '~';
