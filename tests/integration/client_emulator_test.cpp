@@ -322,6 +322,32 @@ TEST(ClientEmulatorErrors, EmptyBalanceIsInsufficientCreditsAndFailedRunsAreRefu
   }
 }
 
+TEST(ClientEmulatorErrors, SpendLimitIsPermissionDenied) {
+  EmulatorProcess emulator({"--spend-limit-usd", "0.05", "--rate-limit", "0"});
+  runbase::Client client(options_for(emulator));
+  client.create_run(input("the last affordable run"));
+  try {
+    client.create_run(input("one too many"));
+    FAIL() << "expected PermissionDeniedError";
+  } catch (const runbase::PermissionDeniedError& e) {
+    EXPECT_EQ(e.status(), 403);
+    EXPECT_EQ(e.code(), "api_key_spend_limit_exceeded");
+  }
+}
+
+TEST(ClientEmulatorErrors, UsageQuotaIsUsageExceededAndNeverRetried) {
+  EmulatorProcess emulator({"--usage-quota", "1", "--rate-limit", "0"});
+  runbase::Client client(options_for(emulator));
+  client.create_run(input("the quota's only run"));
+  try {
+    client.create_run(input("over quota"));
+    FAIL() << "expected UsageExceededError";
+  } catch (const runbase::UsageExceededError& e) {
+    EXPECT_EQ(e.code(), "USAGE_EXCEEDED");
+  }
+  EXPECT_NE(emulator.stats_json().find("\"create\":2"), std::string::npos) << emulator.stats_json();
+}
+
 TEST(ClientEmulatorErrors, ServerRateLimitIsARateLimitErrorWithRetryAfter) {
   EmulatorProcess emulator({"--rate-limit", "2/60", "--latency-ms", "50"});
   runbase::ClientOptions options = options_for(emulator);

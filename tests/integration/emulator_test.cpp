@@ -775,6 +775,40 @@ TEST(EmulatorTest, BalanceRunsOutInto402PerKey) {
   EXPECT_EQ(stats(emulator)["runs_created"], 3);
 }
 
+TEST(EmulatorTest, SpendLimitIs403AndCountsRefunds) {
+  EmulatorProcess emulator({"--spend-limit-usd", "0.10", "--latency-ms", "50", "--rate-limit", "0"});
+  Api api(emulator);
+  const std::string failing = create_run(api, "refunded [fail]");
+  create_run(api, "one");
+  const Reply refused = api.create("two");
+  EXPECT_EQ(refused.status, 403) << describe(refused);
+  EXPECT_EQ(refused.code(), "api_key_spend_limit_exceeded");
+  wait_for_status(api, failing, "failed");
+  // The refund lowers the spend again, so one more run fits under the limit.
+  EXPECT_EQ(api.create("two").status, 200);
+  EXPECT_EQ(api.create("three").status, 403);
+}
+
+TEST(EmulatorTest, UsageQuotaIs429UsageExceededWithoutRetryAfter) {
+  EmulatorProcess emulator({"--usage-quota", "1", "--rate-limit", "0"});
+  Api api(emulator);
+  EXPECT_EQ(api.create("one").status, 200);
+  const Reply spent = api.create("two");
+  EXPECT_EQ(spent.status, 429) << describe(spent);
+  EXPECT_EQ(spent.code(), "USAGE_EXCEEDED");
+  EXPECT_EQ(spent.header("Retry-After"), "");
+  EXPECT_EQ(Api(emulator, "sk-other").create("one").status, 200);  // the quota is per key
+}
+
+TEST(EmulatorTest, AllowListRefusesOtherAddressesWith403IpNotAllowed) {
+  EmulatorProcess refusing({"--allow-ip", "192.0.2.1"});
+  const Reply refused = Api(refusing).create("one");
+  EXPECT_EQ(refused.status, 403) << describe(refused);
+  EXPECT_EQ(refused.code(), "ip_not_allowed");
+  EmulatorProcess allowing({"--allow-ip", "192.0.2.1", "--allow-ip", "127.0.0.1"});
+  EXPECT_EQ(Api(allowing).create("one").status, 200);
+}
+
 TEST(EmulatorTest, AFailedRunIsRefunded) {
   // The [fail] run fails 750..1250 ms after create: the three creates come well before.
   EmulatorProcess emulator({"--balance-usd", "0.10", "--latency-ms", "1000", "--rate-limit", "0"});

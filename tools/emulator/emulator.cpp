@@ -135,6 +135,8 @@ Status status_at(const Run& run, SteadyClock::time_point now) {
 
 struct Account {
   std::int64_t balance = 0;
+  std::int64_t spent = 0;  // lifetime spend, net of refunds: what a spend limit counts
+  int runs_created = 0;    // what a usage quota counts
   std::vector<std::string> unsettled_failures;  // runs that will fail and are not yet refunded
 };
 
@@ -473,6 +475,14 @@ struct Emulator::Impl {
       send_error(res, 401, "Invalid API key", "invalid_api_key");
       return false;
     }
+    const auto& allowed = config.allowed_ips;
+    if (!allowed.empty() && std::find(allowed.begin(), allowed.end(), req.remote_addr) == allowed.end()) {
+      send_error(res, 403,
+                 "IP address " + req.remote_addr +
+                     " is not on this API key's allow-list; add it in Settings -> API Keys",
+                 "ip_not_allowed");
+      return false;
+    }
     key = std::move(token);
     return true;
   }
@@ -496,7 +506,7 @@ struct Emulator::Impl {
   Account& account(const std::string& key) {
     auto it = accounts.find(key);
     if (it == accounts.end()) {
-      it = accounts.emplace(key, Account{config.balance_micros, {}}).first;
+      it = accounts.emplace(key, Account{config.balance_micros, 0, 0, {}}).first;
     }
     return it->second;
   }
@@ -512,6 +522,7 @@ struct Emulator::Impl {
                                      return false;
                                    }
                                    acc.balance += run.cost;
+                                   acc.spent -= run.cost;
                                    return true;
                                  }),
                   pending.end());
@@ -580,6 +591,17 @@ struct Emulator::Impl {
       const std::lock_guard<std::mutex> lock(mutex);
       Account& acc = account(key);
       settle(acc, now);
+      if (config.usage_quota > 0 && acc.runs_created >= config.usage_quota) {
+        send_error(res, 429, "Usage quota exceeded for this API key", "USAGE_EXCEEDED");
+        return;
+      }
+      if (config.spend_limit_micros > 0 && acc.spent + cost > config.spend_limit_micros) {
+        send_error(res, 403,
+                   "This API key's spend limit of " + usd(config.spend_limit_micros) +
+                       " is reached; raise it in Settings -> API Keys",
+                   "api_key_spend_limit_exceeded");
+        return;
+      }
       if (acc.balance < cost) {
         send_error(res, 402,
                    "Insufficient balance: this run costs " + usd(cost) + ", the balance is " +
@@ -609,6 +631,8 @@ struct Emulator::Impl {
       run.never = contains(prompt, never_token);
 
       acc.balance -= cost;
+      acc.spent += cost;
+      ++acc.runs_created;
       if (run.fail && !run.never) {
         acc.unsettled_failures.push_back(run.id);
       }

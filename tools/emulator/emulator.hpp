@@ -27,6 +27,14 @@ struct Config {
   std::chrono::milliseconds rate_limit_window{10000};
   std::vector<std::string> api_keys;         ///< accepted keys; empty: any key starting "sk-"
   std::int64_t balance_micros = 10'000'000;  ///< each key's prepaid balance
+  /// Each key's lifetime spend limit (net of refunds); a create past it is 403
+  /// api_key_spend_limit_exceeded. 0: none.
+  std::int64_t spend_limit_micros = 0;
+  /// Runs each key may create; the next create is 429 USAGE_EXCEEDED. 0: none.
+  int usage_quota = 0;
+  /// Client addresses allowed (as the service's per-key allow-list, here for every key); any other
+  /// gets 403 ip_not_allowed. Empty: any.
+  std::vector<std::string> allowed_ips;
   std::string data_dir;                      ///< empty: a temporary folder, removed on exit
   double fault_rate = 0.0;                   ///< share of API requests answered 500 or 429
   ErrorFormat error_format = ErrorFormat::String;

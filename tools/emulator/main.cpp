@@ -110,6 +110,21 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1e9))
       ->take_last();
+  double spend_limit_usd = 0.0;
+  app.add_option("--spend-limit-usd", spend_limit_usd,
+                 "Each key's lifetime spend limit in USD, net of refunds (403 "
+                 "api_key_spend_limit_exceeded past it); 0: none")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1e9))
+      ->take_last();
+  app.add_option("--usage-quota", config.usage_quota,
+                 "Runs each key may create (then 429 USAGE_EXCEEDED); 0: none")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1000000000))
+      ->take_last();
+  app.add_option("--allow-ip", config.allowed_ips,
+                 "A client address allowed to call the API (repeatable; others get 403 "
+                 "ip_not_allowed); without it any");
   app.add_option("--data-dir", config.data_dir,
                  "Where generated images are kept (default: a temporary folder, removed on exit)")
       ->take_last();
@@ -146,6 +161,7 @@ int main(int argc, char** argv) {
   config.rate_limit_window = limit->second;
   config.latency = std::chrono::milliseconds(latency_ms);
   config.balance_micros = std::llround(balance_usd * 1e6);
+  config.spend_limit_micros = std::llround(spend_limit_usd * 1e6);
   config.error_format = error_format == "object" ? runbase::emulator::ErrorFormat::Object
                                                  : runbase::emulator::ErrorFormat::String;
   if (app.count("--seed") > 0) {
