@@ -4,9 +4,9 @@
 //
 //   build-bench/bench/runbase_bench_loopback [--seconds S] [--rounds N]
 //       Runs the SDK loop, the libcurl loop and a libcurl loop that also parses the JSON, S
-//       seconds each (default 2), N rounds (default 5) in rotating order, and prints each loop's
-//       median calls per second, the SDK's ratio to both, and the calling thread's CPU time per
-//       call (columns "SDK us", "curl us", "+json us").
+//       seconds each (default 0.5), N rounds (default 15) in rotating order, and prints each
+//       loop's median calls per second, the median of the rounds' SDK ratios to both, and the
+//       calling thread's CPU time per call (columns "SDK us", "curl us", "+json us").
 //   build-bench/bench/runbase_bench_loopback --calls N
 //       N SDK calls then N libcurl calls, untimed: for a profiler, e.g.
 //       valgrind --tool=callgrind --toggle-collect='*SdkLoop*' --toggle-collect='*CurlLoop*' ...
@@ -220,8 +220,8 @@ double median(std::vector<double> values) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  double seconds = 2;
-  int rounds = 5;
+  double seconds = 0.5;
+  int rounds = 15;
   double serve_seconds = -1;
   long calls = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -264,7 +264,7 @@ int main(int argc, char** argv) {
   timed(server, 0.3, raw);
   timed(server, 0.3, raw_json);
 
-  std::vector<double> rates[3], cpu[3];
+  std::vector<double> rates[3], cpu[3], ratio_raw, ratio_json;
   bool one_connection = true;
   std::printf("%-6s %12s %12s %12s %8s %8s %8s %8s %8s\n", "round", "SDK/s", "libcurl/s", "+json/s",
               "SDK/cur", "SDK/+js", "SDK us", "curl us", "+json us");
@@ -277,6 +277,8 @@ int main(int argc, char** argv) {
       if (which == 1) r[1] = timed(server, seconds, raw);
       if (which == 2) r[2] = timed(server, seconds, raw_json);
     }
+    ratio_raw.push_back(r[0].per_second / r[1].per_second);
+    ratio_json.push_back(r[0].per_second / r[2].per_second);
     for (int k = 0; k < 3; ++k) {
       one_connection = one_connection && r[k].connections == 1;
       rates[k].push_back(r[k].per_second);
@@ -292,15 +294,18 @@ int main(int argc, char** argv) {
     m[k] = median(rates[k]);
     c[k] = median(cpu[k]);
   }
+  // The ratio columns are the medians of the rounds' ratios: the three loops of a round run close
+  // together, so a load that comes and goes on the machine cancels out of them.
   std::printf("%-6s %12.0f %12.0f %12.0f %7.1f%% %7.1f%% %8.1f %8.1f %8.1f\n", "median", m[0], m[1],
-              m[2], 100 * m[0] / m[1], 100 * m[0] / m[2], c[0], c[1], c[2]);
+              m[2], 100 * median(ratio_raw), 100 * median(ratio_json), c[0], c[1], c[2]);
   std::printf(
       "per call: SDK get_run %.1f us, libcurl GET %.1f us, libcurl GET + JSON parse %.1f us; "
       "%s\n",
       1e6 / m[0], 1e6 / m[1], 1e6 / m[2],
       one_connection ? "one keep-alive connection per loop"
                      : "WARNING: a loop used more than one connection");
-  std::printf("SDK at %.1f%% of plain libcurl (goal: 95%%)\n", 100 * m[0] / m[1]);
+  std::printf("SDK at %.1f%% of plain libcurl (goal: 95%%), %.1f%% of libcurl + JSON parse\n",
+              100 * median(ratio_raw), 100 * median(ratio_json));
   curl_global_cleanup();
   return 0;
 }
