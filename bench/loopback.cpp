@@ -7,8 +7,8 @@
 //       seconds each (default 0.5), N rounds (default 15) in rotating order, and prints each
 //       loop's median calls per second, the median of the rounds' SDK ratios to both, and the
 //       calling thread's CPU time per call (columns "SDK us", "curl us", "+json us").
-//   build-bench/bench/runbase_bench_loopback --calls N
-//       N SDK calls then N libcurl calls, untimed: for a profiler, e.g.
+//   build-bench/bench/runbase_bench_loopback --calls N [--only sdk|curl]
+//       N SDK calls then N libcurl calls (or only one of them), untimed: for a profiler, e.g.
 //       valgrind --tool=callgrind --toggle-collect='*SdkLoop*' --toggle-collect='*CurlLoop*' ...
 //   build-bench/bench/runbase_bench_loopback --serve S
 //       Only serves for S seconds and prints "port <n>" first: for bench/python_requests.py.
@@ -224,6 +224,7 @@ int main(int argc, char** argv) {
   int rounds = 15;
   double serve_seconds = -1;
   long calls = 0;
+  std::string only;  // with --calls: "sdk" or "curl" runs just that loop
   for (int i = 1; i + 1 < argc; i += 2) {
     if (std::strcmp(argv[i], "--seconds") == 0) {
       seconds = std::atof(argv[i + 1]);
@@ -231,11 +232,15 @@ int main(int argc, char** argv) {
       rounds = std::atoi(argv[i + 1]);
     } else if (std::strcmp(argv[i], "--calls") == 0) {
       calls = std::atol(argv[i + 1]);
+    } else if (std::strcmp(argv[i], "--only") == 0) {
+      only = argv[i + 1];
     } else if (std::strcmp(argv[i], "--serve") == 0) {
       serve_seconds = std::atof(argv[i + 1]);
     } else {
-      std::fprintf(stderr, "usage: %s [--seconds S] [--rounds N] | --calls N | --serve S\n",
-                   argv[0]);
+      std::fprintf(
+          stderr,
+          "usage: %s [--seconds S] [--rounds N] | --calls N [--only sdk|curl] | --serve S\n",
+          argv[0]);
       return 2;
     }
   }
@@ -253,9 +258,11 @@ int main(int argc, char** argv) {
   CurlLoop raw(server.port(), false);
   CurlLoop raw_json(server.port(), true);
   if (calls > 0) {
-    for (long i = 0; i < calls; ++i) sdk();
-    for (long i = 0; i < calls; ++i) raw();
-    std::printf("%ld SDK calls, %ld libcurl calls, %zu connections\n", calls, calls,
+    const long sdk_calls = only == "curl" ? 0 : calls;
+    const long raw_calls = only == "sdk" ? 0 : calls;
+    for (long i = 0; i < sdk_calls; ++i) sdk();
+    for (long i = 0; i < raw_calls; ++i) raw();
+    std::printf("%ld SDK calls, %ld libcurl calls, %zu connections\n", sdk_calls, raw_calls,
                 server.connections_since_reset());
     return 0;
   }
