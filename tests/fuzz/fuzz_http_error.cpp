@@ -10,8 +10,8 @@
 // The status is whatever integer follows the first space (negative and huge ones included).
 //
 // Properties: building never throws; the exception's class follows the status alone (and the
-// 429 code); status, code, request id, body and Retry-After are carried; `what()` is a non-empty
-// sentence and never shows an `sk-` key.
+// 429 code); status, code, request id, the redacted message and body, and Retry-After are carried;
+// `what()` is a non-empty sentence and never shows an `sk-` key.
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -133,7 +133,8 @@ void check_error(const runbase::HttpResponse& response, std::string_view method,
           "the class follows the status");
     check(error.status() == response.status, "status() is the response's");
     check(error.code() == envelope.code, "code() is error.code");
-    check(error.server_message() == envelope.message, "server_message() is error.message");
+    check(error.server_message() == runbase::detail::redact(envelope.message),
+          "server_message() is error.message, redacted");
     check(error.body() == runbase::detail::redact(response.body), "body() is the redacted body");
     const std::string* id = response.find_header("X-Request-Id");
     check(error.request_id() == (id ? *id : std::string()), "request_id() is X-Request-Id");
