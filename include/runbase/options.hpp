@@ -83,7 +83,8 @@ struct BatchOptions {
   /// A journal file, for a batch that may be interrupted; empty: none. Each run id is appended
   /// and flushed, with the item's index and a digest of its input, before the batch waits on it.
   /// Running the same batch again with the same journal waits on the runs it records instead of
-  /// creating (and paying for) them again; an item whose input changed is created anew.
+  /// creating (and paying for) them again; an item whose input changed is created anew. A run
+  /// on record that failed is reported failed again: delete its line to create it anew.
   /// One batch at a time per journal.
   std::filesystem::path journal;
 };
