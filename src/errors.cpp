@@ -87,20 +87,34 @@ constexpr std::size_t kBodyExcerptBytes = 200;
 
 const char* reason_phrase(int status) {
   switch (status) {
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 402: return "Payment Required";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 409: return "Conflict";
-    case 413: return "Payload Too Large";
-    case 429: return "Too Many Requests";
-    case 500: return "Internal Server Error";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "HTTP error";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 402:
+      return "Payment Required";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 409:
+      return "Conflict";
+    case 413:
+      return "Payload Too Large";
+    case 429:
+      return "Too Many Requests";
+    case 500:
+      return "Internal Server Error";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    default:
+      return "HTTP error";
   }
 }
 
@@ -193,8 +207,8 @@ std::exception_ptr make_http_error(const HttpResponse& response, std::string_vie
     } else if (response.body.empty()) {
       message += reason_phrase(status);
     } else {
-      message += std::string(reason_phrase(status)) + ", body: " +
-                 excerpt(response.body, kBodyExcerptBytes);
+      message += std::string(reason_phrase(status)) +
+                 ", body: " + excerpt(response.body, kBodyExcerptBytes);
     }
     message += " (" + details.method + " " + details.path + ")";
     if (!details.request_id.empty()) message += " [request id " + details.request_id + "]";
@@ -204,12 +218,16 @@ std::exception_ptr make_http_error(const HttpResponse& response, std::string_vie
     // A 5xx may have been acted on before the server failed: the outcome is unknown.
     const bool unknown = status >= 500;
     switch (status) {
-      case 400: return std::make_exception_ptr(BadRequestError(message, std::move(details)));
-      case 401: return std::make_exception_ptr(AuthenticationError(message, std::move(details)));
+      case 400:
+        return std::make_exception_ptr(BadRequestError(message, std::move(details)));
+      case 401:
+        return std::make_exception_ptr(AuthenticationError(message, std::move(details)));
       case 402:
         return std::make_exception_ptr(InsufficientCreditsError(message, std::move(details)));
-      case 403: return std::make_exception_ptr(PermissionDeniedError(message, std::move(details)));
-      case 404: return std::make_exception_ptr(NotFoundError(message, std::move(details)));
+      case 403:
+        return std::make_exception_ptr(PermissionDeniedError(message, std::move(details)));
+      case 404:
+        return std::make_exception_ptr(NotFoundError(message, std::move(details)));
       case 429:
         if (details.code == "USAGE_EXCEEDED") {
           return std::make_exception_ptr(UsageExceededError(message, std::move(details)));
@@ -272,9 +290,13 @@ std::optional<std::chrono::milliseconds> parse_retry_after(
   const int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
   const long long days = static_cast<long long>(era) * 146097 + doe - 719468;
   const long long epoch_seconds = days * 86400 + hour * 3600 + minute * 60 + second;
-  const auto at = std::chrono::system_clock::time_point(std::chrono::seconds(epoch_seconds));
-  if (at <= now) return std::chrono::milliseconds(0);
-  return std::chrono::duration_cast<std::chrono::milliseconds>(at - now);
+  // In milliseconds since the epoch: a system_clock time_point (nanoseconds here) would overflow
+  // for dates past 2262, and a server may send any year up to 9999.
+  const long long at_ms = epoch_seconds * 1000;
+  const long long now_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  if (at_ms <= now_ms) return std::chrono::milliseconds(0);
+  return std::chrono::milliseconds(at_ms - now_ms);
 }
 
 }  // namespace detail

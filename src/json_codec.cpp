@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
+
 #include "runbase/errors.hpp"
 #include "text.hpp"
 
@@ -33,13 +35,27 @@ ErrorEnvelope parse_error_envelope(std::string_view body) noexcept {
   }
 }
 
+namespace {
+// JSON carries text only as UTF-8; nlohmann refuses anything else when writing. validate()
+// checks the fields first, so this is the backstop for callers that skip it.
+std::string dump_request(const json& body) {
+  try {
+    return body.dump();
+  } catch (const json::exception&) {
+    throw ValidationError(
+        "The request holds text that is not valid UTF-8 (the model id, the prompt or an image "
+        "URL); pass every string UTF-8 encoded.");
+  }
+}
+}  // namespace
+
 std::string encode_create_request(const GptImage1Input& input) {
   json body_input = json::object();
   body_input["prompt"] = input.prompt;
   if (input.aspect_ratio) body_input["aspect_ratio"] = std::string(to_string(*input.aspect_ratio));
   if (!input.image_urls.empty()) body_input["image_urls"] = input.image_urls;
   json body = {{"model", std::string(GptImage1Input::model_id)}, {"input", std::move(body_input)}};
-  return body.dump();
+  return dump_request(body);
 }
 
 std::string encode_create_request(std::string_view model, std::string_view input_json) {
@@ -51,8 +67,12 @@ std::string encode_create_request(std::string_view model, std::string_view input
     throw ValidationError("input_json must be a JSON object such as {\"prompt\": \"...\"}; got: " +
                           excerpt(input_json, 80));
   }
+  if (utf8_length(model) == std::string::npos) {
+    throw ValidationError(
+        "model is not valid UTF-8: pass a model id such as \"openai/gpt-image-1\".");
+  }
   json body = {{"model", std::string(model)}, {"input", std::move(input)}};
-  return body.dump();
+  return dump_request(body);
 }
 
 Run parse_run(std::string body, std::string_view context) {
@@ -76,10 +96,15 @@ Run parse_run(std::string body, std::string_view context) {
     if (cost->is_number_integer()) {
       run.cost_usd_micros = cost->get<std::int64_t>();
     } else if (cost->is_number_float()) {
-      run.cost_usd_micros = static_cast<std::int64_t>(cost->get<double>());
+      // Out of int64's range (or not finite) is nonsense for a price: read it as absent.
+      const double value = cost->get<double>();
+      if (std::isfinite(value) && std::fabs(value) < 9.2e18) {
+        run.cost_usd_micros = static_cast<std::int64_t>(value);
+      }
     }
   }
-  if (const auto output = document.find("output"); output != document.end() && output->is_object()) {
+  if (const auto output = document.find("output");
+      output != document.end() && output->is_object()) {
     if (const auto urls = output->find("urls"); urls != output->end() && urls->is_array()) {
       for (const auto& url : *urls) {
         if (url.is_string()) run.output_urls.push_back(url.get<std::string>());

@@ -9,9 +9,12 @@ namespace runbase {
 
 std::string_view to_string(AspectRatio ratio) noexcept {
   switch (ratio) {
-    case AspectRatio::Square: return "1:1";
-    case AspectRatio::Landscape: return "3:2";
-    case AspectRatio::Portrait: return "2:3";
+    case AspectRatio::Square:
+      return "1:1";
+    case AspectRatio::Landscape:
+      return "3:2";
+    case AspectRatio::Portrait:
+      return "2:3";
   }
   return "1:1";
 }
@@ -44,7 +47,8 @@ void GptImage1Input::validate() const {
                           " entries; openai/gpt-image-1 accepts at most 5 reference images.");
   }
   for (std::size_t i = 0; i < image_urls.size(); ++i) {
-    if (!detail::is_http_url(image_urls[i])) {
+    if (detail::utf8_length(image_urls[i]) == std::string::npos ||
+        !detail::is_http_url(image_urls[i])) {
       throw ValidationError("image_urls[" + std::to_string(i) + "] is not an http(s) URL: \"" +
                             detail::excerpt(image_urls[i], 100) +
                             "\". Pass a public http:// or https:// address of the image.");
@@ -54,11 +58,16 @@ void GptImage1Input::validate() const {
 
 std::string_view to_string(RunStatus status) noexcept {
   switch (status) {
-    case RunStatus::Pending: return "pending";
-    case RunStatus::Processing: return "processing";
-    case RunStatus::Succeeded: return "succeeded";
-    case RunStatus::Failed: return "failed";
-    case RunStatus::Unknown: return "unknown";
+    case RunStatus::Pending:
+      return "pending";
+    case RunStatus::Processing:
+      return "processing";
+    case RunStatus::Succeeded:
+      return "succeeded";
+    case RunStatus::Failed:
+      return "failed";
+    case RunStatus::Unknown:
+      return "unknown";
   }
   return "unknown";
 }

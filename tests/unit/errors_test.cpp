@@ -373,6 +373,14 @@ TEST(ErrorsTest, ParseRetryAfter) {
   EXPECT_FALSE(parse_retry_after("Sun, 06 Foo 1994 08:49:37 GMT", now));
 }
 
+TEST(ErrorsTest, FarFutureRetryAfterDateIsALongDelayNotAnOverflow) {
+  // Found by fuzz_retry_after: years past 2262 overflowed a nanosecond time_point.
+  const auto now = std::chrono::system_clock::time_point(std::chrono::seconds(784111777));
+  const auto delay = detail::parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now);
+  ASSERT_TRUE(delay);
+  EXPECT_EQ(delay->count(), (253402300799LL - 784111777LL) * 1000);
+}
+
 TEST(ErrorsTest, CopiesKeepEverything) {
   Harness h;
   ClientOptions options = h.options();

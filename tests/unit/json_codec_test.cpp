@@ -225,5 +225,18 @@ TEST(JsonCodecTest, ClientReturnsTheRawBody) {
   EXPECT_EQ(run.status, RunStatus::Processing);
 }
 
+TEST(JsonCodecTest, CostOutOfRangeReadsAsAbsent) {
+  // Found by fuzz_run_json: casting 1e300 to int64 was undefined behaviour.
+  EXPECT_EQ(parse_run(R"({"id":"run_1","costUsd":1e300})", "GET /runs/run_1").cost_usd_micros, 0);
+  EXPECT_EQ(parse_run(R"({"id":"run_1","costUsd":50000.0})", "GET /runs/run_1").cost_usd_micros,
+            50000);
+}
+
+TEST(JsonCodecTest, ModelIdThatIsNotUtf8IsAValidationError) {
+  // Found by fuzz_run_json: nlohmann's type_error escaped instead of a runbase::Error.
+  EXPECT_THROW(encode_create_request("openai/gpt\xff-image-1", R"({"prompt":"x"})"),
+               ValidationError);
+}
+
 }  // namespace
 }  // namespace runbase

@@ -41,6 +41,13 @@ TEST(ModelsTest, AValidInputPasses) {
           .validate());
 }
 
+TEST(ModelsTest, ImageUrlThatIsNotUtf8IsRefusedNamingIt) {
+  // Found by fuzz_run_json: libcurl's URL parser accepts such bytes, JSON cannot carry them.
+  GptImage1Input input = with_prompt("a fox");
+  input.image_urls = {"https://img.test/ok.png", "https://img.test/\xff.png"};
+  expect_invalid(input, "image_urls[1]");
+}
+
 TEST(ModelsTest, EmptyPromptIsRefused) { expect_invalid(with_prompt(""), "prompt"); }
 
 TEST(ModelsTest, PromptLengthIsCountedInCodePoints) {
