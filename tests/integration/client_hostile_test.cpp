@@ -58,7 +58,7 @@ TEST(ClientHostileTest, HtmlServiceUnavailableOnGetIsRetriedThenAServerError) {
     EXPECT_TRUE(e.outcome_unknown());
     const std::string what = e.what();
     EXPECT_NE(what.find("503"), std::string::npos) << what;
-    EXPECT_NE(what.find("GET /api/v1/runs/run_1"), std::string::npos) << what;
+    EXPECT_NE(what.find("GET /runs/run_1"), std::string::npos) << what;
   }
   EXPECT_EQ(server.requests(), 3u) << "one attempt and the two retries of the default policy";
 }

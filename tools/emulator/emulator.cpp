@@ -370,8 +370,10 @@ struct Emulator::Impl {
       if (dropped) {
         res.headers.erase(dropped_marker);
       }
-      if (!is_admin_path(req.path)) {
-        count(req, res.status, dropped);
+      // A dropped request was counted by drop() itself, before the connection went: counted
+      // here, after it, a client could read the stats before the count.
+      if (!is_admin_path(req.path) && !dropped) {
+        count(req, res.status);
       }
       if (config.verbose) {
         std::fprintf(stderr, "runbase-emulator: %s %s %s %s\n", req.method.c_str(),
@@ -381,7 +383,7 @@ struct Emulator::Impl {
     });
   }
 
-  void count(const httplib::Request& req, int status, bool dropped) {
+  void count(const httplib::Request& req, int status) {
     const std::lock_guard<std::mutex> lock(mutex);
     if (req.method == "POST" && req.path == "/api/v1/runs") {
       ++requests_create;
@@ -393,9 +395,7 @@ struct Emulator::Impl {
     } else {
       ++requests_other;
     }
-    if (!dropped) {
-      ++responses[status];
-    }
+    ++responses[status];
   }
 
   void handle_unrouted(const httplib::Request& req, httplib::Response& res) {
@@ -476,7 +476,8 @@ struct Emulator::Impl {
       return false;
     }
     const auto& allowed = config.allowed_ips;
-    if (!allowed.empty() && std::find(allowed.begin(), allowed.end(), req.remote_addr) == allowed.end()) {
+    if (!allowed.empty() &&
+        std::find(allowed.begin(), allowed.end(), req.remote_addr) == allowed.end()) {
       send_error(res, 403,
                  "IP address " + req.remote_addr +
                      " is not on this API key's allow-list; add it in Settings -> API Keys",
@@ -652,6 +653,7 @@ struct Emulator::Impl {
     {
       const std::lock_guard<std::mutex> lock(mutex);
       ++drops;
+      ++requests_create;  // only creates are dropped
     }
     res.set_header(dropped_marker, "1");
     res.status = 500;
