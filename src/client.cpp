@@ -37,8 +37,8 @@ std::string trimmed(std::string text) {
 }
 
 std::string resolve_api_key(const std::string& explicit_key) {
-  std::string key = trimmed(explicit_key.empty() ? from_environment("RUNBASE_API_KEY")
-                                                 : explicit_key);
+  std::string key =
+      trimmed(explicit_key.empty() ? from_environment("RUNBASE_API_KEY") : explicit_key);
   if (key.empty()) {
     throw ValidationError(
         "No API key: set the RUNBASE_API_KEY environment variable or ClientOptions::api_key to "
@@ -46,16 +46,17 @@ std::string resolve_api_key(const std::string& explicit_key) {
   }
   for (char c : key) {
     if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) {
-      throw ValidationError("The API key contains control characters; copy it again from "
-                            "Settings -> API Keys.");
+      throw ValidationError(
+          "The API key contains control characters; copy it again from "
+          "Settings -> API Keys.");
     }
   }
   return key;
 }
 
 std::string resolve_base_url(const std::string& explicit_url) {
-  std::string url = trimmed(explicit_url.empty() ? from_environment("RUNBASE_BASE_URL")
-                                                 : explicit_url);
+  std::string url =
+      trimmed(explicit_url.empty() ? from_environment("RUNBASE_BASE_URL") : explicit_url);
   if (url.empty()) url = std::string(kDefaultBaseUrl);
   return detail::checked_base_url(url);
 }
@@ -79,8 +80,8 @@ std::string extension_for(std::string_view content_type, std::string_view url) {
   std::transform(type.begin(), type.end(), type.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   static const std::pair<std::string_view, std::string_view> kKnown[] = {
-      {"image/png", "png"},  {"image/jpeg", "jpg"}, {"image/jpg", "jpg"},   {"image/webp", "webp"},
-      {"image/gif", "gif"},  {"image/avif", "avif"}, {"video/mp4", "mp4"}, {"video/webm", "webm"}};
+      {"image/png", "png"}, {"image/jpeg", "jpg"},  {"image/jpg", "jpg"}, {"image/webp", "webp"},
+      {"image/gif", "gif"}, {"image/avif", "avif"}, {"video/mp4", "mp4"}, {"video/webm", "webm"}};
   for (const auto& [known, extension] : kKnown) {
     if (type == known) return std::string(extension);
   }
@@ -99,8 +100,8 @@ std::string extension_for(std::string_view content_type, std::string_view url) {
 std::string file_stem(std::string_view run_id) {
   std::string stem(run_id);
   for (char& c : stem) {
-    const bool safe = std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_' ||
-                      c == '.';
+    const bool safe =
+        std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_' || c == '.';
     if (!safe) c = '_';
   }
   return stem;
@@ -130,11 +131,17 @@ Client::Impl::Impl(ClientOptions options, std::shared_ptr<detail::Clock> clock,
                   (options.user_agent_suffix.empty() ? "" : " " + options.user_agent_suffix)),
       clock_(clock),
       transport_(resolve_transport(options)),
-      api_({options.retry, options.request_timeout, options.logger, transport_,
-            clock, std::make_shared<detail::RateLimiter>(options.rate_limit, clock),
-            unit_random, base_url_}),
-      download_({options.retry, options.request_timeout, options.logger,
-                 transport_, clock, nullptr, unit_random, {}}),
+      api_({options.retry, options.request_timeout, options.logger, transport_, clock,
+            std::make_shared<detail::RateLimiter>(options.rate_limit, clock), unit_random,
+            base_url_}),
+      download_({options.retry,
+                 options.request_timeout,
+                 options.logger,
+                 transport_,
+                 clock,
+                 nullptr,
+                 unit_random,
+                 {}}),
       rate_limit_(options.rate_limit),
       spend_limit_(checked_spend_limit(options.spend_limit_usd_micros)),
       scheduler_(std::make_unique<detail::Scheduler>(
@@ -248,8 +255,7 @@ void Client::Impl::note_unknown_status(const Run& run) {
 }
 
 Run Client::Impl::wait(std::string_view run_id, const WaitOptions& options,
-                       std::optional<time_point> deadline, bool poll_now,
-                       std::optional<Run> last) {
+                       std::optional<time_point> deadline, bool poll_now, std::optional<Run> last) {
   if (run_id.empty()) {
     throw ValidationError("run_id is empty: pass the id returned by create_run (\"run_...\").");
   }
@@ -324,9 +330,8 @@ std::pair<std::filesystem::path, std::string> Client::Impl::download_to_temp(
   request.headers = {{"Accept", "*/*"}, {"User-Agent", user_agent_}};
   request.follow_redirects = true;
   try {
-    HttpResponse response =
-        download_.execute(std::move(request), detail::RequestKind::Read, std::nullopt, nullptr,
-                          &temp);
+    HttpResponse response = download_.execute(std::move(request), detail::RequestKind::Read,
+                                              std::nullopt, nullptr, &temp);
     const std::string* type = response.find_header("Content-Type");
     return {temp, type ? *type : std::string()};
   } catch (...) {
@@ -338,8 +343,8 @@ std::pair<std::filesystem::path, std::string> Client::Impl::download_to_temp(
 namespace detail {
 Client ClientAccess::make(ClientOptions options, std::shared_ptr<Clock> clock,
                           std::function<double()> unit_random) {
-  return Client(std::make_unique<Client::Impl>(std::move(options), std::move(clock),
-                                               std::move(unit_random)));
+  return Client(
+      std::make_unique<Client::Impl>(std::move(options), std::move(clock), std::move(unit_random)));
 }
 }  // namespace detail
 
@@ -363,7 +368,9 @@ Run Client::create_run(std::string_view model, std::string_view input_json) {
   return impl_->create_run(detail::encode_create_request(model, input_json), model);
 }
 
-Run Client::get_run(std::string_view run_id) { return impl_->get_run(run_id, std::nullopt, nullptr); }
+Run Client::get_run(std::string_view run_id) {
+  return impl_->get_run(run_id, std::nullopt, nullptr);
+}
 
 Run Client::wait(std::string_view run_id, const WaitOptions& options) {
   return impl_->wait(run_id, options, impl_->deadline_after(options.timeout), true, std::nullopt);

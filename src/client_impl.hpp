@@ -64,8 +64,8 @@ class Client::Impl {
   std::string user_agent_;
   std::shared_ptr<detail::Clock> clock_;
   std::shared_ptr<HttpTransport> transport_;  // one for API calls and downloads: one pool
-  detail::RequestExecutor api_;       // rate-limited, with the API response cap
-  detail::RequestExecutor download_;  // no rate limit, no cap: outputs live on a CDN
+  detail::RequestExecutor api_;               // rate-limited, with the API response cap
+  detail::RequestExecutor download_;          // no rate limit, no cap: outputs live on a CDN
   std::mutex unknown_statuses_mutex_;
   std::set<std::string> unknown_statuses_;  // logged once each
   RateLimit rate_limit_;

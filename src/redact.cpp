@@ -58,10 +58,9 @@ std::string redact(std::string_view text) {
 
 std::string describe_headers(const std::vector<std::pair<std::string, std::string>>& headers) {
   static constexpr std::array<std::string_view, 14> kShown = {
-      "Accept",           "Accept-Encoding", "Content-Encoding", "Content-Length",
-      "Content-Type",     "Date",            "Location",         "Retry-After",
-      "Server",           "User-Agent",      "X-Request-Id",     "Transfer-Encoding",
-      "Connection",       "Cache-Control"};
+      "Accept",       "Accept-Encoding",   "Content-Encoding", "Content-Length", "Content-Type",
+      "Date",         "Location",          "Retry-After",      "Server",         "User-Agent",
+      "X-Request-Id", "Transfer-Encoding", "Connection",       "Cache-Control"};
   std::string out;
   for (const auto& [name, value] : headers) {
     bool shown = false;

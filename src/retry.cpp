@@ -33,7 +33,8 @@ struct Attempt {
 }  // namespace
 
 milliseconds backoff_delay(const RetryPolicy& policy, int attempt, double unit_random) {
-  const double initial = static_cast<double>(std::max<long long>(0, policy.initial_backoff.count()));
+  const double initial =
+      static_cast<double>(std::max<long long>(0, policy.initial_backoff.count()));
   const double cap = static_cast<double>(std::max<long long>(0, policy.max_backoff.count()));
   const double ceiling = std::min(cap, initial * std::ldexp(1.0, std::min(attempt, 30)));
   return milliseconds(static_cast<long long>(ceiling * std::clamp(unit_random, 0.0, 1.0)));
@@ -99,8 +100,8 @@ HttpResponse RequestExecutor::execute(HttpRequest request, RequestKind kind,
 
     Attempt result;
     try {
-      result.response = file ? config_.transport->send_to_file(request, *file)
-                              : config_.transport->send(request);
+      result.response =
+          file ? config_.transport->send_to_file(request, *file) : config_.transport->send(request);
     } catch (const ConnectionError& e) {
       result.error = std::current_exception();
       // A create is resent only when the connection was never established.
@@ -119,8 +120,8 @@ HttpResponse RequestExecutor::execute(HttpRequest request, RequestKind kind,
       if (logging()) {
         std::string line = "HTTP " + target + " -> " + std::to_string(response.status) + " in " +
                            std::to_string(elapsed.count()) + " ms, " +
-                           std::to_string(response.body.size()) + " bytes; request headers: " +
-                           describe_headers(request.headers) +
+                           std::to_string(response.body.size()) +
+                           " bytes; request headers: " + describe_headers(request.headers) +
                            "; response headers: " + describe_headers(response.headers);
         log(LogLevel::Debug, line);
       }
@@ -136,8 +137,8 @@ HttpResponse RequestExecutor::execute(HttpRequest request, RequestKind kind,
       if (error_kind == ErrorKind::RateLimited && config_.limiter) {
         // The server's budget is spent: hold every request of this Client, not just this one.
         config_.limiter->pause_until(
-            clock.now() + std::min(result.retry_after.value_or(config_.retry.initial_backoff),
-                                   kMaxRetryAfter));
+            clock.now() +
+            std::min(result.retry_after.value_or(config_.retry.initial_backoff), kMaxRetryAfter));
       }
     } else if (logging()) {
       log(LogLevel::Debug, "HTTP " + target + " failed after " + std::to_string(elapsed.count()) +

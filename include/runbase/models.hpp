@@ -39,7 +39,8 @@ struct RUNBASE_EXPORT GptImage1Input {
   std::string prompt;
   /// Unset: the key is omitted from the JSON and the service uses 1:1.
   std::optional<AspectRatio> aspect_ratio;
-  /// Reference images: at most 5, each an absolute http(s) URL the service can fetch. Empty: omitted.
+  /// Reference images: at most 5, each an absolute http(s) URL the service can fetch. Empty:
+  /// omitted.
   std::vector<std::string> image_urls;
 
   /// Checks the input against the model's documented schema before anything is sent.

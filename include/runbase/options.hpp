@@ -23,9 +23,9 @@ namespace runbase {
 /// 429, 5xx, timeouts and connection failures; `POST /runs` only on 429 and on a connection that
 /// was never established.
 struct RetryPolicy {
-  int max_retries = 2;                           ///< extra attempts after the first
+  int max_retries = 2;  ///< extra attempts after the first
   std::chrono::milliseconds initial_backoff{500};
-  std::chrono::milliseconds max_backoff{8000};   ///< full jitter in between
+  std::chrono::milliseconds max_backoff{8000};  ///< full jitter in between
 };
 
 /// The client-side request budget: never more than `requests` in any window of `per`, counted
@@ -39,15 +39,15 @@ struct RateLimit {
 /// Everything a Client is configured with. Explicit values win; empty ones fall back to the
 /// environment (`RUNBASE_API_KEY`, `RUNBASE_BASE_URL`), then to the defaults.
 struct ClientOptions {
-  std::string api_key;                       ///< empty: $RUNBASE_API_KEY
-  std::string base_url;                      ///< empty: $RUNBASE_BASE_URL, else https://runbase.net/api/v1
+  std::string api_key;   ///< empty: $RUNBASE_API_KEY
+  std::string base_url;  ///< empty: $RUNBASE_BASE_URL, else https://runbase.net/api/v1
   std::chrono::milliseconds request_timeout{60000};
   std::chrono::milliseconds connect_timeout{10000};
   RetryPolicy retry;
-  RateLimit rate_limit;                      ///< client-side budget, shared by every call of this Client
-  std::string ca_bundle;                     ///< extra trusted CA file (PEM); verification is never off
-  std::string proxy;                         ///< e.g. "http://proxy:3128"; empty: the usual *_proxy variables
-  std::string user_agent_suffix;             ///< appended to "runbase-cpp/<version>"
+  RateLimit rate_limit;           ///< client-side budget, shared by every call of this Client
+  std::string ca_bundle;          ///< extra trusted CA file (PEM); verification is never off
+  std::string proxy;              ///< e.g. "http://proxy:3128"; empty: the usual *_proxy variables
+  std::string user_agent_suffix;  ///< appended to "runbase-cpp/<version>"
   /// Receives at least one Debug line per HTTP exchange, Info lines for runs created, Warning
   /// lines for retries. Secrets are redacted. Called from the thread making the request.
   std::function<void(LogLevel, std::string_view)> logger;
@@ -66,7 +66,7 @@ struct WaitOptions {
   std::chrono::milliseconds max_poll_interval{5000};  ///< polling backs off up to this
   std::chrono::milliseconds timeout{600000};          ///< deadline for the whole wait; 0: none
   std::function<void(const Run&)> on_update;          ///< called when the status changes
-  const CancellationToken* cancel = nullptr;          ///< CancellationToken::cancel() stops the wait
+  const CancellationToken* cancel = nullptr;  ///< CancellationToken::cancel() stops the wait
 };
 
 /// How `Client::generate_batch` runs a batch.

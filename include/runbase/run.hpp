@@ -40,13 +40,13 @@ struct RUNBASE_EXPORT Run {
   std::string id;
   std::string model;
   RunStatus status = RunStatus::Unknown;
-  std::string status_text;              ///< the raw status string, kept for `Unknown`
-  std::int64_t cost_usd_micros = 0;     ///< `costUsd` in micro-USD (50000 = $0.05); 0 when absent
-  std::vector<std::string> output_urls; ///< `output.urls`
-  std::optional<RunError> error;        ///< set when failed
-  std::string created_at;               ///< ISO-8601 UTC as sent; empty when absent or null
-  std::string completed_at;             ///< ISO-8601 UTC as sent; empty when absent or null
-  std::string raw_json;                 ///< the whole response body
+  std::string status_text;               ///< the raw status string, kept for `Unknown`
+  std::int64_t cost_usd_micros = 0;      ///< `costUsd` in micro-USD (50000 = $0.05); 0 when absent
+  std::vector<std::string> output_urls;  ///< `output.urls`
+  std::optional<RunError> error;         ///< set when failed
+  std::string created_at;                ///< ISO-8601 UTC as sent; empty when absent or null
+  std::string completed_at;              ///< ISO-8601 UTC as sent; empty when absent or null
+  std::string raw_json;                  ///< the whole response body
 
   /// True when the run will not change any more: `Succeeded` or `Failed`.
   bool is_terminal() const noexcept;

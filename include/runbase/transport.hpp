@@ -19,13 +19,13 @@ enum class LogLevel { Debug, Info, Warning };
 
 /// One HTTP request, as the Client hands it to an `HttpTransport`.
 struct HttpRequest {
-  std::string method;                                        ///< "GET" or "POST"
+  std::string method;  ///< "GET" or "POST"
   std::string url;
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
-  std::chrono::milliseconds timeout{0};                      ///< whole request; 0: none
-  bool follow_redirects = false;                             ///< true only for downloads
-  std::size_t max_response_bytes = 0;                        ///< 0: no cap
+  std::chrono::milliseconds timeout{0};  ///< whole request; 0: none
+  bool follow_redirects = false;         ///< true only for downloads
+  std::size_t max_response_bytes = 0;    ///< 0: no cap
   /// When set, a transport should abort the transfer soon after `cancel()` and throw
   /// `CancelledError`. Transports that ignore it are still correct, only slower to stop.
   const CancellationToken* cancel = nullptr;

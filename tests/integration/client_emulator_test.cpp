@@ -58,7 +58,8 @@ PngSize read_png_size(const std::filesystem::path& file) {
   EXPECT_EQ(bytes.substr(12, 4), "IHDR");
   const auto be32 = [&](std::size_t at) {
     std::uint32_t value = 0;
-    for (std::size_t i = 0; i < 4; ++i) value = (value << 8) | static_cast<unsigned char>(bytes[at + i]);
+    for (std::size_t i = 0; i < 4; ++i)
+      value = (value << 8) | static_cast<unsigned char>(bytes[at + i]);
     return value;
   };
   return {be32(16), be32(20)};
@@ -66,7 +67,8 @@ PngSize read_png_size(const std::filesystem::path& file) {
 
 std::size_t count_occurrences(const std::string& text, const std::string& needle) {
   std::size_t count = 0;
-  for (std::size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) {
+  for (std::size_t at = text.find(needle); at != std::string::npos;
+       at = text.find(needle, at + 1)) {
     ++count;
   }
   return count;
@@ -76,7 +78,8 @@ class TempDir {
  public:
   TempDir() {
     path_ = std::filesystem::temp_directory_path() /
-            ("runbase-client-test-" + std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()));
+            ("runbase-client-test-" +
+             std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()));
     std::filesystem::create_directories(path_);
   }
   ~TempDir() {
@@ -108,7 +111,8 @@ TEST_F(ClientEmulatorTest, GenerateReturnsSucceededRunAndDownloadsAPng) {
   runbase::WaitOptions wait = fast_wait();
   wait.on_update = [&](const runbase::Run& run) { seen.push_back(run.status); };
 
-  const runbase::Run run = client.generate(input("A cinematic product photo of a ceramic lamp"), wait);
+  const runbase::Run run =
+      client.generate(input("A cinematic product photo of a ceramic lamp"), wait);
 
   EXPECT_EQ(run.status, runbase::RunStatus::Succeeded);
   EXPECT_EQ(run.model, "openai/gpt-image-1");
@@ -372,7 +376,8 @@ TEST(ClientEmulatorErrors, ClientRateLimitKeepsTheServerFromSayingNo) {
   options.rate_limit = {4, 1000ms};
   options.retry.max_retries = 0;  // a single 429 would fail the test
   runbase::Client client(options);
-  for (int i = 0; i < 10; ++i) client.get_run(client.create_run(input("budget " + std::to_string(i))).id);
+  for (int i = 0; i < 10; ++i)
+    client.get_run(client.create_run(input("budget " + std::to_string(i))).id);
   const std::string stats = emulator.stats_json();
   EXPECT_EQ(stats.find("\"429\""), std::string::npos) << stats;
 }

@@ -776,7 +776,8 @@ TEST(EmulatorTest, BalanceRunsOutInto402PerKey) {
 }
 
 TEST(EmulatorTest, SpendLimitIs403AndCountsRefunds) {
-  EmulatorProcess emulator({"--spend-limit-usd", "0.10", "--latency-ms", "50", "--rate-limit", "0"});
+  EmulatorProcess emulator(
+      {"--spend-limit-usd", "0.10", "--latency-ms", "50", "--rate-limit", "0"});
   Api api(emulator);
   const std::string failing = create_run(api, "refunded [fail]");
   create_run(api, "one");

@@ -35,8 +35,8 @@ struct Config {
   /// Client addresses allowed (as the service's per-key allow-list, here for every key); any other
   /// gets 403 ip_not_allowed. Empty: any.
   std::vector<std::string> allowed_ips;
-  std::string data_dir;                      ///< empty: a temporary folder, removed on exit
-  double fault_rate = 0.0;                   ///< share of API requests answered 500 or 429
+  std::string data_dir;     ///< empty: a temporary folder, removed on exit
+  double fault_rate = 0.0;  ///< share of API requests answered 500 or 429
   ErrorFormat error_format = ErrorFormat::String;
   std::optional<std::uint64_t> seed;  ///< ids, jitter and faults; unset: random
   std::size_t threads = 128;          ///< worker threads = concurrent connections
