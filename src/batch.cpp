@@ -141,7 +141,7 @@ std::size_t Client::Impl::batch_in_flight_limit(const BatchOptions& options) con
   return static_cast<std::size_t>(requests + std::ceil(requests * expected / window));
 }
 
-std::future<Run> Client::Impl::generate_async(GptImage1Input input, WaitOptions options) {
+std::future<Run> Client::Impl::generate_async(const GptImage1Input& input, WaitOptions options) {
   auto sink = std::make_shared<AsyncSink>(options.on_update);
   std::future<Run> future = sink->future();
   std::string body;
@@ -363,8 +363,11 @@ std::vector<BatchResult> Client::Impl::generate_batch(const std::vector<GptImage
   return results;
 }
 
-std::future<Run> Client::generate_async(GptImage1Input input, WaitOptions options) {
-  return impl_->generate_async(std::move(input), std::move(options));
+// By value, as API.md declares it: the future outlives the caller's objects.
+std::future<Run> Client::generate_async(
+    GptImage1Input input,  // NOLINT(performance-unnecessary-value-param)
+    WaitOptions options) {
+  return impl_->generate_async(input, std::move(options));
 }
 
 std::vector<BatchResult> Client::generate_batch(const std::vector<GptImage1Input>& inputs,

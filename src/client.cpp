@@ -21,7 +21,7 @@ using std::chrono::milliseconds;
 using time_point = detail::Clock::time_point;
 
 constexpr std::string_view kDefaultBaseUrl = "https://runbase.net/api/v1";
-constexpr std::size_t kMaxApiResponseBytes = 16u * 1024u * 1024u;
+constexpr std::size_t kMaxApiResponseBytes = std::size_t{16} * 1024 * 1024;
 
 std::string from_environment(const char* name) {
   const char* value = std::getenv(name);
@@ -123,8 +123,8 @@ void rename_into_place(const std::filesystem::path& from, const std::filesystem:
 
 }  // namespace
 
-Client::Impl::Impl(ClientOptions options, std::shared_ptr<detail::Clock> clock,
-                   std::function<double()> unit_random)
+Client::Impl::Impl(const ClientOptions& options, std::shared_ptr<detail::Clock> clock,
+                   const std::function<double()>& unit_random)
     : api_key_(resolve_api_key(options.api_key)),
       base_url_(resolve_base_url(options.base_url)),
       user_agent_("runbase-cpp/" + std::string(version()) +
@@ -341,17 +341,17 @@ std::pair<std::filesystem::path, std::string> Client::Impl::download_to_temp(
 }
 
 namespace detail {
-Client ClientAccess::make(ClientOptions options, std::shared_ptr<Clock> clock,
-                          std::function<double()> unit_random) {
-  return Client(
-      std::make_unique<Client::Impl>(std::move(options), std::move(clock), std::move(unit_random)));
+Client ClientAccess::make(const ClientOptions& options, std::shared_ptr<Clock> clock,
+                          const std::function<double()>& unit_random) {
+  return Client(std::make_unique<Client::Impl>(options, std::move(clock), unit_random));
 }
 }  // namespace detail
 
 Client::Client() : Client(ClientOptions{}) {}
 
-Client::Client(ClientOptions options)
-    : impl_(std::make_unique<Impl>(std::move(options), detail::make_real_clock(), nullptr)) {}
+// By value, as API.md declares it, so callers may move their options in.
+Client::Client(ClientOptions options)  // NOLINT(performance-unnecessary-value-param)
+    : impl_(std::make_unique<Impl>(options, detail::make_real_clock(), nullptr)) {}
 
 Client::Client(std::unique_ptr<Impl> impl) noexcept : impl_(std::move(impl)) {}
 

@@ -25,8 +25,8 @@ namespace runbase {
 
 class Client::Impl {
  public:
-  Impl(ClientOptions options, std::shared_ptr<detail::Clock> clock,
-       std::function<double()> unit_random);
+  Impl(const ClientOptions& options, std::shared_ptr<detail::Clock> clock,
+       const std::function<double()>& unit_random);
 
   Run create_run(std::string body, std::string_view model);
   Run get_run(std::string_view run_id, std::optional<detail::Clock::time_point> deadline,
@@ -36,7 +36,7 @@ class Client::Impl {
   Run wait(std::string_view run_id, const WaitOptions& options,
            std::optional<detail::Clock::time_point> deadline, bool poll_now,
            std::optional<Run> last);
-  std::future<Run> generate_async(GptImage1Input input, WaitOptions options);  // batch.cpp
+  std::future<Run> generate_async(const GptImage1Input& input, WaitOptions options);  // batch.cpp
   std::vector<BatchResult> generate_batch(const std::vector<GptImage1Input>& inputs,
                                           const BatchOptions& options);  // batch.cpp
   std::int64_t spent_usd_micros() const noexcept { return spent_.load(); }
@@ -83,8 +83,8 @@ namespace detail {
 
 /// Builds Clients with an injected clock and jitter source, for the unit tests.
 struct ClientAccess {
-  static Client make(ClientOptions options, std::shared_ptr<Clock> clock,
-                     std::function<double()> unit_random);
+  static Client make(const ClientOptions& options, std::shared_ptr<Clock> clock,
+                     const std::function<double()>& unit_random);
 };
 
 }  // namespace detail

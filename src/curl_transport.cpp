@@ -24,7 +24,7 @@ namespace {
 
 // A download that fails with an HTTP error keeps only this much of the error body: enough to
 // quote in an error, never a whole HTML page or a large file.
-constexpr std::size_t error_body_cap = 64 * 1024;
+constexpr std::size_t error_body_cap = std::size_t{64} * 1024;
 constexpr long max_redirects = 5;
 // Idle handles kept for reuse. More threads than this at once still work; the extra handles (and
 // their connections) are closed when returned.
@@ -365,7 +365,10 @@ void CurlTransport::Impl::configure(CURL* easy, const HttpRequest& request, Tran
           "The request header \"" + name +
           "\" has an invalid name or a line break in its value; it was not sent.");
     }
-    headers.append(name + ": " + value);
+    std::string line = name;
+    line += ": ";
+    line += value;
+    headers.append(line);
   }
   // libcurl would otherwise send "Expect: 100-continue" for larger bodies and wait for a reply
   // that many servers never send.

@@ -281,19 +281,13 @@ std::optional<std::chrono::milliseconds> parse_retry_after(
   if (day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60 || year < 1970) {
     return std::nullopt;
   }
-  // Days from the civil date (Howard Hinnant's algorithm): no timegm, which is not portable.
-  const int month = static_cast<int>(month_at / 3) + 1;
-  const int y = year - (month <= 2 ? 1 : 0);
-  const int era = y / 400;
-  const int yoe = y - era * 400;
-  const int doy = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1;
-  const int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  const long long days = static_cast<long long>(era) * 146097 + doe - 719468;
-  const long long epoch_seconds = days * 86400 + hour * 3600 + minute * 60 + second;
+  const std::int64_t epoch_seconds = unix_seconds(
+      year, static_cast<unsigned>(month_at / 3) + 1, static_cast<unsigned>(day),
+      static_cast<unsigned>(hour), static_cast<unsigned>(minute), static_cast<unsigned>(second));
   // In milliseconds since the epoch: a system_clock time_point (nanoseconds here) would overflow
   // for dates past 2262, and a server may send any year up to 9999.
-  const long long at_ms = epoch_seconds * 1000;
-  const long long now_ms =
+  const std::int64_t at_ms = epoch_seconds * 1000;
+  const std::int64_t now_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
   if (at_ms <= now_ms) return std::chrono::milliseconds(0);
   return std::chrono::milliseconds(at_ms - now_ms);

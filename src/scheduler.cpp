@@ -1,5 +1,7 @@
 #include "scheduler.hpp"
 
+#include "text.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -32,16 +34,6 @@ bool holds(const std::exception_ptr& error) {
   } catch (...) {
     return false;
   }
-}
-
-// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil).
-std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2 ? 1 : 0;
-  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const auto yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
 }
 
 bool read_digits(std::string_view text, std::size_t& at, std::size_t count, unsigned& value) {
@@ -127,9 +119,7 @@ std::optional<std::int64_t> parse_utc_millis(std::string_view text) {
   }
   const std::string_view zone = text.substr(at);
   if (zone != "Z" && zone != "+00:00" && zone != "z") return std::nullopt;
-  const std::int64_t days = days_from_civil(year, month, day);
-  const std::int64_t seconds = days * 86400 + hour * 3600 + minute * 60 + second;
-  return seconds * 1000 + millis;
+  return unix_seconds(year, month, day, hour, minute, second) * 1000 + millis;
 }
 
 std::optional<milliseconds> server_duration(const Run& run) {

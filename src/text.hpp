@@ -2,6 +2,7 @@
 #define RUNBASE_SRC_TEXT_HPP
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -16,6 +17,11 @@ std::size_t utf8_length(std::string_view text) noexcept;
 /// At most `max_bytes` of `text` on a code-point boundary, with control characters shown as
 /// spaces and "..." appended when cut: for quoting server bodies inside error messages.
 std::string excerpt(std::string_view text, std::size_t max_bytes);
+
+/// Seconds since 1970-01-01T00:00:00Z of a UTC date and time in the proleptic Gregorian calendar
+/// (Howard Hinnant's days_from_civil; timegm is not portable). Fields are not range-checked.
+std::int64_t unix_seconds(std::int64_t year, unsigned month, unsigned day, unsigned hour,
+                          unsigned minute, unsigned second) noexcept;
 
 }  // namespace runbase::detail
 
