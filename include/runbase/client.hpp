@@ -35,7 +35,11 @@ class RUNBASE_EXPORT Client {
   /// Throws `ValidationError` when there is no API key or the base URL is unusable.
   explicit Client(ClientOptions options);
   ~Client();
+  /// Takes over the other Client's pool, rate budget, spend and pending futures; the moved-from
+  /// Client may then only be destroyed or assigned to.
   Client(Client&&) noexcept;
+  /// Ends this Client's own pending futures with `CancelledError` (as destroying it would), then
+  /// takes over the other's state.
   Client& operator=(Client&&) noexcept;
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
@@ -78,8 +82,8 @@ class RUNBASE_EXPORT Client {
   /// redirects followed, streamed to a temporary file that is renamed into place.
   void download(std::string_view url, const std::filesystem::path& destination);
   /// Downloads every output of a succeeded run into `directory` (created if missing), as
-  /// `<run id>-<index>.<extension from Content-Type>` with index counting from 0. Returns the paths
-  /// in the order of `run.output_urls`.
+  /// `<run id>-<index>` plus the extension for the Content-Type (else the URL's, else `bin`), with
+  /// index counting from 0. Returns the paths in the order of `run.output_urls`.
   std::vector<std::filesystem::path> download_outputs(const Run& run,
                                                       const std::filesystem::path& directory);
 

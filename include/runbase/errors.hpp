@@ -20,9 +20,12 @@ namespace runbase {
 /// Thread safety: immutable after construction; safe to read from many threads.
 class RUNBASE_EXPORT Error : public std::runtime_error {
  public:
+  /// `message` becomes `what()`, with API keys and bearer tokens redacted.
   explicit Error(const std::string& message, bool outcome_unknown = false);
   ~Error() override;
+  /// Shares the message with the original: never allocates or throws.
   Error(const Error&) = default;
+  /// Shares the message with `other`: never allocates or throws.
   Error& operator=(const Error&) = default;
 
   /// True when the request may have reached the server and its effect is unknown: a timeout or
@@ -40,13 +43,14 @@ class RUNBASE_EXPORT Error : public std::runtime_error {
 /// URLs, an empty run id, no API key, an `http://` base URL to a host that is not loopback.
 class RUNBASE_EXPORT ValidationError : public Error {
  public:
+  /// `message` should name the field and what to change. `outcome_unknown()` is always false.
   explicit ValidationError(const std::string& message);
   ~ValidationError() override;
 };
 
 /// What the server said when it answered with an HTTP error.
 struct ApiErrorDetails {
-  int status = 0;
+  int status = 0;          ///< the HTTP status, 4xx or 5xx
   std::string code;        ///< `error.code` from the envelope; empty when absent
   std::string message;     ///< `error.message` from the envelope; empty when absent
   std::string body;        ///< the whole response body (never holds the API key)
@@ -60,17 +64,23 @@ struct ApiErrorDetails {
 /// 413, ...) are thrown as `ApiError` itself.
 class RUNBASE_EXPORT ApiError : public Error {
  public:
+  /// The SDK builds these from the response; construct one yourself only to fake a server
+  /// error in tests. `details` is kept as given, not redacted.
   ApiError(const std::string& message, ApiErrorDetails details, bool outcome_unknown = false);
   ~ApiError() override;
 
+  /// The HTTP status, e.g. 404 or 503; it decides which subclass was thrown.
   int status() const noexcept;
   /// `error.code` (for example "invalid_input"); may be empty.
   const std::string& code() const noexcept;
   /// `error.message` as the server sent it; may be empty.
   const std::string& server_message() const noexcept;
+  /// The whole response body, API keys redacted; may be empty, or not JSON.
   const std::string& body() const noexcept;
   /// `X-Request-Id` if the server sent one: quote it to support.
   const std::string& request_id() const noexcept;
+  /// All of the above plus `Retry-After` and the request's method and path. The reference stays
+  /// valid as long as this error or a copy of it lives.
   const ApiErrorDetails& details() const noexcept;
 
  private:
@@ -80,6 +90,7 @@ class RUNBASE_EXPORT ApiError : public Error {
 /// 400: the request was malformed or the input failed the model's schema.
 class RUNBASE_EXPORT BadRequestError : public ApiError {
  public:
+  /// Same arguments as `ApiError`'s; construct one yourself only to fake this error in tests.
   using ApiError::ApiError;
   ~BadRequestError() override;
 };
@@ -87,6 +98,7 @@ class RUNBASE_EXPORT BadRequestError : public ApiError {
 /// 401: no key, a malformed header, or a key that is invalid, disabled or expired.
 class RUNBASE_EXPORT AuthenticationError : public ApiError {
  public:
+  /// Same arguments as `ApiError`'s; construct one yourself only to fake this error in tests.
   using ApiError::ApiError;
   ~AuthenticationError() override;
 };
@@ -94,6 +106,7 @@ class RUNBASE_EXPORT AuthenticationError : public ApiError {
 /// 402 insufficient_balance: top up the account's credits.
 class RUNBASE_EXPORT InsufficientCreditsError : public ApiError {
  public:
+  /// Same arguments as `ApiError`'s; construct one yourself only to fake this error in tests.
   using ApiError::ApiError;
   ~InsufficientCreditsError() override;
 };
@@ -101,6 +114,7 @@ class RUNBASE_EXPORT InsufficientCreditsError : public ApiError {
 /// 403: the key's spend limit is reached, or the caller's IP is not on its allow-list.
 class RUNBASE_EXPORT PermissionDeniedError : public ApiError {
  public:
+  /// Same arguments as `ApiError`'s; construct one yourself only to fake this error in tests.
   using ApiError::ApiError;
   ~PermissionDeniedError() override;
 };
@@ -108,6 +122,7 @@ class RUNBASE_EXPORT PermissionDeniedError : public ApiError {
 /// 404 run_not_found: no such run for this key.
 class RUNBASE_EXPORT NotFoundError : public ApiError {
  public:
+  /// Same arguments as `ApiError`'s; construct one yourself only to fake this error in tests.
   using ApiError::ApiError;
   ~NotFoundError() override;
 };
@@ -116,6 +131,7 @@ class RUNBASE_EXPORT NotFoundError : public ApiError {
 /// the retry policy; thrown when the retries or the deadline run out.
 class RUNBASE_EXPORT RateLimitError : public ApiError {
  public:
+  /// Same arguments as `ApiError`'s; construct one yourself only to fake this error in tests.
   using ApiError::ApiError;
   ~RateLimitError() override;
   /// The server's `Retry-After`, in seconds or as an HTTP date, when it sent one.
@@ -125,6 +141,7 @@ class RUNBASE_EXPORT RateLimitError : public ApiError {
 /// 429 USAGE_EXCEEDED: the key's usage quota is spent. Never retried.
 class RUNBASE_EXPORT UsageExceededError : public ApiError {
  public:
+  /// Same arguments as `ApiError`'s; construct one yourself only to fake this error in tests.
   using ApiError::ApiError;
   ~UsageExceededError() override;
 };
@@ -132,6 +149,7 @@ class RUNBASE_EXPORT UsageExceededError : public ApiError {
 /// 500 and every other 5xx. `outcome_unknown()` is true: the server may have acted.
 class RUNBASE_EXPORT ServerError : public ApiError {
  public:
+  /// Same arguments as `ApiError`'s; construct one yourself only to fake this error in tests.
   using ApiError::ApiError;
   ~ServerError() override;
   /// The server's `Retry-After`, when it sent one.
@@ -141,6 +159,7 @@ class RUNBASE_EXPORT ServerError : public ApiError {
 /// The server could not be reached, or the connection broke (TLS failures included).
 class RUNBASE_EXPORT ConnectionError : public Error {
  public:
+  /// `outcome_unknown`: true when the connection broke after the request may have been sent.
   explicit ConnectionError(const std::string& message, bool outcome_unknown = false);
   ~ConnectionError() override;
 };
@@ -148,6 +167,8 @@ class RUNBASE_EXPORT ConnectionError : public Error {
 /// A request took longer than its timeout, or a wait passed its deadline.
 class RUNBASE_EXPORT TimeoutError : public Error {
  public:
+  /// `outcome_unknown`: true when the request may have been sent. `run_id`: empty unless a wait
+  /// timed out (see `run_id()`).
   explicit TimeoutError(const std::string& message, bool outcome_unknown = false,
                         std::string run_id = {});
   ~TimeoutError() override;
@@ -162,8 +183,10 @@ class RUNBASE_EXPORT TimeoutError : public Error {
 /// The run ended `failed`. The service refunds a failed run.
 class RUNBASE_EXPORT RunFailedError : public Error {
  public:
+  /// `what()` is built from `run.id` and `run.error` and says the cost was refunded.
   explicit RunFailedError(Run run);
   ~RunFailedError() override;
+  /// The failed run as last polled: its `error` says why (when the service said).
   const Run& run() const noexcept;
 
  private:
@@ -174,6 +197,8 @@ class RUNBASE_EXPORT RunFailedError : public Error {
 /// call, a body over the size cap.
 class RUNBASE_EXPORT ProtocolError : public Error {
  public:
+  /// `outcome_unknown`: true when the request may have taken effect, e.g. an unreadable reply to
+  /// a create.
   explicit ProtocolError(const std::string& message, bool outcome_unknown = false);
   ~ProtocolError() override;
 };
@@ -181,6 +206,7 @@ class RUNBASE_EXPORT ProtocolError : public Error {
 /// The caller cancelled a wait through its `CancellationToken`. The run itself goes on.
 class RUNBASE_EXPORT CancelledError : public Error {
  public:
+  /// `run_id`: the run being waited on, empty if none. `outcome_unknown()` is always false.
   explicit CancelledError(const std::string& message, std::string run_id = {});
   ~CancelledError() override;
   /// The run that was being waited on, if any: it still runs and can be waited on again.

@@ -24,6 +24,8 @@ namespace runbase {
 /// was never established.
 struct RetryPolicy {
   int max_retries = 2;  ///< extra attempts after the first
+  /// Cap of the first retry's random delay, doubled for each retry after it; also the least
+  /// pause after a 429 that has no `Retry-After`.
   std::chrono::milliseconds initial_backoff{500};
   std::chrono::milliseconds max_backoff{8000};  ///< full jitter in between
 };
@@ -32,8 +34,8 @@ struct RetryPolicy {
 /// from when each answer arrives, shared by every call and thread of one Client.
 /// `requests <= 0` turns it off.
 struct RateLimit {
-  int requests = 20;
-  std::chrono::milliseconds per{10000};
+  int requests = 20;                     ///< most requests per window; <= 0: no limit
+  std::chrono::milliseconds per{10000};  ///< length of the sliding window
 };
 
 /// Everything a Client is configured with. Explicit values win; empty ones fall back to the
@@ -41,9 +43,11 @@ struct RateLimit {
 struct ClientOptions {
   std::string api_key;   ///< empty: $RUNBASE_API_KEY
   std::string base_url;  ///< empty: $RUNBASE_BASE_URL, else https://runbase.net/api/v1
+  /// Each attempt of each request, connecting and downloads included; 0: none.
   std::chrono::milliseconds request_timeout{60000};
+  /// TCP and TLS setup, libcurl transport only; 0: libcurl's default (300 s).
   std::chrono::milliseconds connect_timeout{10000};
-  RetryPolicy retry;
+  RetryPolicy retry;              ///< for API calls and downloads alike
   RateLimit rate_limit;           ///< client-side budget, shared by every call of this Client
   std::string ca_bundle;          ///< extra trusted CA file (PEM); verification is never off
   std::string proxy;              ///< e.g. "http://proxy:3128"; empty: the usual *_proxy variables
@@ -93,8 +97,8 @@ struct BatchOptions {
 /// `error` holds what `Client::generate` would have thrown for that item (`RunFailedError`,
 /// `TimeoutError`, `ValidationError`, an `ApiError`, ...).
 struct BatchResult {
-  std::optional<Run> run;
-  std::exception_ptr error;
+  std::optional<Run> run;    ///< the succeeded run; empty when `error` is set
+  std::exception_ptr error;  ///< null on success; `std::rethrow_exception` it to catch by type
 };
 
 /// The libcurl transport a Client uses when `ClientOptions::transport` is null, built from the

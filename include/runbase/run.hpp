@@ -29,16 +29,19 @@ RUNBASE_EXPORT RunStatus parse_run_status(std::string_view text) noexcept;
 /// Why a run failed, as the service said it. The service may send a plain string (then `code` is
 /// empty) or an object `{message, code}`.
 struct RunError {
-  std::string message;
-  std::string code;  ///< may be empty
+  std::string message;  ///< may be empty when the service gave no reason
+  std::string code;     ///< may be empty
 };
 
 /// A run as the service last described it.
 ///
 /// Thread safety: a plain value; distinct objects may be used from different threads.
 struct RUNBASE_EXPORT Run {
+  /// "run_...", never empty: what `Client::get_run` and `Client::wait` take.
   std::string id;
+  /// e.g. "openai/gpt-image-1"; empty when the service omitted it.
   std::string model;
+  /// `Unknown` also for a status text this SDK does not know.
   RunStatus status = RunStatus::Unknown;
   std::string status_text;               ///< the raw status string, kept for `Unknown`
   std::int64_t cost_usd_micros = 0;      ///< `costUsd` in micro-USD (50000 = $0.05); 0 when absent

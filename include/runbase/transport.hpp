@@ -20,9 +20,10 @@ enum class LogLevel { Debug, Info, Warning };
 /// One HTTP request, as the Client hands it to an `HttpTransport`.
 struct HttpRequest {
   std::string method;  ///< "GET" or "POST"
-  std::string url;
+  std::string url;     ///< absolute http(s) URL, already percent-encoded
+  /// In order. API calls carry the key in `Authorization`: never log that value.
   std::vector<std::pair<std::string, std::string>> headers;
-  std::string body;
+  std::string body;                      ///< JSON for POST; empty for GET
   std::chrono::milliseconds timeout{0};  ///< whole request; 0: none
   bool follow_redirects = false;         ///< true only for downloads
   std::size_t max_response_bytes = 0;    ///< 0: no cap
@@ -33,9 +34,9 @@ struct HttpRequest {
 
 /// One HTTP response, error statuses included.
 struct RUNBASE_EXPORT HttpResponse {
-  int status = 0;
+  int status = 0;  ///< of the last response, after any redirects followed
   std::vector<std::pair<std::string, std::string>> headers;  ///< names as received
-  std::string body;
+  std::string body;  ///< empty for a 2xx that `send_to_file` wrote to its file
 
   /// The first header of that name, compared case-insensitively; nullptr when absent.
   const std::string* find_header(std::string_view name) const noexcept;
