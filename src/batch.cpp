@@ -20,20 +20,10 @@ namespace {
 using std::chrono::milliseconds;
 using time_point = detail::Clock::time_point;
 
-template <typename E>
-bool holds(const std::exception_ptr& error) {
-  try {
-    std::rethrow_exception(error);
-  } catch (const E&) {
-    return true;
-  } catch (...) {
-    return false;
-  }
-}
-
 // A create error that every later create of the batch would get too: the key, the balance, the
 // quota or the spend limit. The items not yet created get it without sending anything.
 bool repeats_for_every_create(const std::exception_ptr& error) {
+  using detail::holds;
   return holds<AuthenticationError>(error) || holds<PermissionDeniedError>(error) ||
          holds<InsufficientCreditsError>(error) || holds<UsageExceededError>(error) ||
          holds<ValidationError>(error);

@@ -24,18 +24,6 @@ std::string seconds_text(milliseconds duration) {
   return std::to_string(tenths / 10) + "." + std::to_string(tenths % 10) + " s";
 }
 
-template <typename E>
-bool holds(const std::exception_ptr& error) {
-  if (!error) return false;
-  try {
-    std::rethrow_exception(error);
-  } catch (const E&) {
-    return true;
-  } catch (...) {
-    return false;
-  }
-}
-
 bool read_digits(std::string_view text, std::size_t& at, std::size_t count, unsigned& value) {
   if (at + count > text.size()) return false;
   value = 0;

@@ -25,6 +25,19 @@
 
 namespace runbase::detail {
 
+/// True when `error` holds an exception of class `E` (or derived from it).
+template <typename E>
+bool holds(const std::exception_ptr& error) {
+  if (!error) return false;
+  try {
+    std::rethrow_exception(error);
+  } catch (const E&) {
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
 /// How long runs take on this Client, learned from the runs it sees finish: a running mean and
 /// mean deviation (exact averages for the first eight, then moving averages), so a change of
 /// model or of load shows within a few runs.
