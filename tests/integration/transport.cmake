@@ -18,5 +18,5 @@ target_include_directories(runbase_transport_tests PRIVATE ${PROJECT_SOURCE_DIR}
 target_link_libraries(runbase_transport_tests PRIVATE runbase_objects runbase_hostile_support
                                                       runbase_httplib ZLIB::ZLIB GTest::gtest_main
                                                       runbase_warnings)
-gtest_discover_tests(runbase_transport_tests PROPERTIES LABELS "integration;threads"
+gtest_discover_tests(runbase_transport_tests PROPERTIES LABELS integration
                      DISCOVERY_TIMEOUT 30)
