@@ -168,7 +168,7 @@ std::future<Run> Client::Impl::generate_async(const GptImage1Input& input, WaitO
     }
     Run created;
     try {
-      created = create_run(std::move(body), GptImage1Input::model_id);
+      created = create_run(std::move(body), GptImage1Input::model_id, deadline);
     } catch (...) {
       sink->finish(0, std::nullopt, std::current_exception());
       return;

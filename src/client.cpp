@@ -203,7 +203,8 @@ void Client::Impl::note_refund(const Run& run) {
   charged_.erase(it);
 }
 
-Run Client::Impl::create_run(std::string body, std::string_view model) {
+Run Client::Impl::create_run(std::string body, std::string_view model,
+                             std::optional<time_point> deadline) {
   std::int64_t share = 0;
   reserve_spend(share);  // refuses before anything is sent
   HttpRequest request;
@@ -215,7 +216,7 @@ Run Client::Impl::create_run(std::string body, std::string_view model) {
   Run run;
   try {
     HttpResponse response =
-        api_.execute(std::move(request), detail::RequestKind::Create, std::nullopt, nullptr);
+        api_.execute(std::move(request), detail::RequestKind::Create, deadline, nullptr);
     run = detail::parse_run(std::move(response.body), "POST /runs");
   } catch (...) {
     settle_spend(share, nullptr);
@@ -382,7 +383,10 @@ Run Client::generate(const GptImage1Input& input, const WaitOptions& options) {
     // Checked before the create: after it, a run exists and is billed.
     throw CancelledError("Cancelled before the run was created; nothing was sent or billed.");
   }
-  Run created = create_run(input);
+  input.validate();
+  // The deadline covers the create too: its retries (a 429's Retry-After) must fit before it.
+  Run created =
+      impl_->create_run(detail::encode_create_request(input), GptImage1Input::model_id, deadline);
   if (options.on_update) options.on_update(created);
   if (created.is_terminal()) {
     if (created.status == RunStatus::Failed) throw RunFailedError(std::move(created));

@@ -28,7 +28,10 @@ class Client::Impl {
   Impl(const ClientOptions& options, std::shared_ptr<detail::Clock> clock,
        const std::function<double()>& unit_random);
 
-  Run create_run(std::string body, std::string_view model);
+  /// POST /runs. With `deadline` (generate's), the create's retries and its request timeout end
+  /// by then too. Not cancellable: a create cut off mid-flight may still have made the run.
+  Run create_run(std::string body, std::string_view model,
+                 std::optional<detail::Clock::time_point> deadline = std::nullopt);
   Run get_run(std::string_view run_id, std::optional<detail::Clock::time_point> deadline,
               const CancellationToken* cancel);
   /// Polls until terminal. `poll_now`: ask at once (wait) or after the first interval

@@ -9,3 +9,10 @@ target_link_libraries(runbase_client_integration_tests PRIVATE
   GTest::gtest_main runbase_warnings)
 gtest_discover_tests(runbase_client_integration_tests PROPERTIES LABELS integration
                      DISCOVERY_TIMEOUT 30)
+
+# The fault soak (issue 6): many runs from many threads against a faulty emulator.
+add_executable(runbase_soak_tests ${CMAKE_CURRENT_LIST_DIR}/soak_test.cpp)
+target_include_directories(runbase_soak_tests PRIVATE ${PROJECT_SOURCE_DIR}/tests)
+target_link_libraries(runbase_soak_tests PRIVATE runbase::runbase runbase_test_support
+  nlohmann_json::nlohmann_json GTest::gtest_main runbase_warnings)
+gtest_discover_tests(runbase_soak_tests PROPERTIES LABELS integration DISCOVERY_TIMEOUT 30)
