@@ -391,6 +391,22 @@ TEST(RetryTest, RetryAfterThatDoesNotFitBeforeTheDeadlineIsThrownAtOnce) {
   EXPECT_LT(h.clock->elapsed(), ms(10000));
 }
 
+TEST(RetryTest, GenerateDeadlineBoundsTheCreatesRetriesToo) {
+  // Found by the fault soak: a create retried through Retry-After past the wait's deadline.
+  Harness h;
+  Client client = h.client();
+  h.transport->reply(429, rate_limited(), {{"Retry-After", "30"}});
+  h.transport->always_reply(200, run_json("run_1", "pending"));
+  WaitOptions options;
+  options.timeout = ms(10000);
+  GptImage1Input input;
+  input.prompt = "a fox";
+  const auto error = expect_throws<RateLimitError>([&] { client.generate(input, options); });
+  ASSERT_TRUE(error);
+  EXPECT_EQ(h.transport->count(), 1u) << "the 30 s Retry-After does not fit in 10 s";
+  EXPECT_LT(h.clock->elapsed(), ms(10000));
+}
+
 TEST(RetryTest, NothingIsRetriedPastTheDeadline) {
   Harness h;
   ClientOptions options = h.options();
