@@ -9,6 +9,7 @@
 #include <fstream>
 #include <mutex>
 #include <new>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -134,13 +135,38 @@ class Share {
   CURLSH* handle_;
 };
 
+struct HeaderList {
+  curl_slist* list = nullptr;
+  HeaderList() = default;
+  ~HeaderList() { curl_slist_free_all(list); }
+  HeaderList(const HeaderList&) = delete;
+  HeaderList& operator=(const HeaderList&) = delete;
+  void append(const std::string& line) {
+    curl_slist* next = curl_slist_append(list, line.c_str());
+    if (next == nullptr) throw std::bad_alloc();
+    list = next;
+  }
+  void swap(HeaderList& other) noexcept { std::swap(list, other.list); }
+};
+
 // One pooled handle. The multi handle owns the connection cache: a thread that takes this slot
 // gets its warm keep-alive (or HTTP/2) connections, so sequential calls from any thread reuse
 // them, and concurrent calls each use their own slot. Driving the easy handle through a multi
 // handle also lets a cancellation be noticed within `cancel_poll_ms`.
+//
+// The options that are the same for every request are set once, when the slot is first used,
+// and the header list is kept while requests carry the same headers (every API call of a Client
+// does): a `curl_easy_reset` and rebuilding both on every request were a third of the
+// transport's own cost. What may differ between requests is set on every one (`configure`).
 struct Slot {
   CURL* easy = nullptr;
   CURLM* multi = nullptr;
+  bool fixed_options_set = false;
+  // The request headers, already checked, that `header_list` (which the easy handle points to)
+  // was built from.
+  std::vector<std::pair<std::string, std::string>> header_source;
+  HeaderList header_list;
+  char error_buffer[CURL_ERROR_SIZE] = {};
 
   Slot() : easy(curl_easy_init()), multi(curl_multi_init()) {
     if (easy == nullptr || multi == nullptr) {
@@ -162,19 +188,6 @@ struct Slot {
   }
 };
 
-struct HeaderList {
-  curl_slist* list = nullptr;
-  HeaderList() = default;
-  ~HeaderList() { curl_slist_free_all(list); }
-  HeaderList(const HeaderList&) = delete;
-  HeaderList& operator=(const HeaderList&) = delete;
-  void append(const std::string& line) {
-    curl_slist* next = curl_slist_append(list, line.c_str());
-    if (next == nullptr) throw std::bad_alloc();
-    list = next;
-  }
-};
-
 // Everything the callbacks of one transfer touch.
 struct Transfer {
   const HttpRequest* request = nullptr;
@@ -185,7 +198,7 @@ struct Transfer {
   bool cancelled = false;
   // send_to_file only
   const std::filesystem::path* file = nullptr;
-  std::ofstream out;
+  std::optional<std::ofstream> out;  // built only when a download's body arrives
   bool file_opened = false;
   bool file_failed = false;
   bool error_body_cut = false;
@@ -247,15 +260,15 @@ std::size_t on_body(char* data, std::size_t size, std::size_t count, void* user)
     if (t.file != nullptr && is_success(t.current_status)) {
       // Opened only when a 2xx body arrives: an error reply never creates or truncates the file.
       if (!t.file_opened) {
-        t.out.open(*t.file, std::ios::binary | std::ios::trunc);
+        t.out.emplace(*t.file, std::ios::binary | std::ios::trunc);
         t.file_opened = true;
-        if (!t.out) {
+        if (!*t.out) {
           t.file_failed = true;
           return 0;
         }
       }
-      t.out.write(data, static_cast<std::streamsize>(length));
-      if (!t.out) {
+      t.out->write(data, static_cast<std::streamsize>(length));
+      if (!*t.out) {
         t.file_failed = true;
         return 0;
       }
@@ -345,39 +358,19 @@ struct CurlTransport::Impl {
     if (idle.size() < max_idle_handles) idle.push_back(std::move(slot));
   }
 
-  void configure(CURL* easy, const HttpRequest& request, Transfer& transfer, HeaderList& headers,
-                 char* error_buffer);
+  void set_fixed_options(Slot& slot);
+  void set_headers(Slot& slot, const HttpRequest& request);
+  void configure(Slot& slot, const HttpRequest& request, Transfer& transfer);
   CURLcode run(Slot& slot, const HttpRequest& request, Transfer& transfer);
   [[noreturn]] void fail(CURL* easy, CURLcode code, const HttpRequest& request,
                          const Transfer& transfer, const char* error_buffer);
   HttpResponse perform(const HttpRequest& request, const std::filesystem::path* file);
 };
 
-void CurlTransport::Impl::configure(CURL* easy, const HttpRequest& request, Transfer& transfer,
-                                    HeaderList& headers, char* error_buffer) {
-  if (!is_token(request.method)) {
-    throw ValidationError("The HTTP method \"" + request.method + "\" is not a valid method name.");
-  }
-  for (const auto& [name, value] : request.headers) {
-    if (!is_token(name) || has_line_break(value)) {
-      // The value is not quoted: it may be a credential.
-      throw ValidationError(
-          "The request header \"" + name +
-          "\" has an invalid name or a line break in its value; it was not sent.");
-    }
-    std::string line = name;
-    line += ": ";
-    line += value;
-    headers.append(line);
-  }
-  // libcurl would otherwise send "Expect: 100-continue" for larger bodies and wait for a reply
-  // that many servers never send.
-  headers.append("Expect:");
-
-  curl_easy_reset(easy);
-  set(easy, CURLOPT_URL, request.url.c_str());
+void CurlTransport::Impl::set_fixed_options(Slot& slot) {
+  CURL* easy = slot.easy;
   set(easy, CURLOPT_SHARE, share.get());
-  set(easy, CURLOPT_ERRORBUFFER, error_buffer);
+  set(easy, CURLOPT_ERRORBUFFER, slot.error_buffer);
   set(easy, CURLOPT_NOSIGNAL, 1L);
   set(easy, CURLOPT_TCP_KEEPALIVE, 1L);
   try_set(easy, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS));
@@ -396,52 +389,83 @@ void CurlTransport::Impl::configure(CURL* easy, const HttpRequest& request, Tran
   if (!options.ca_bundle.empty()) set(easy, CURLOPT_CAINFO, options.ca_bundle.c_str());
   // Empty: libcurl reads http_proxy, https_proxy, all_proxy and no_proxy itself.
   if (!options.proxy.empty()) set(easy, CURLOPT_PROXY, options.proxy.c_str());
-
   if (options.connect_timeout.count() > 0) {
     set(easy, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options.connect_timeout.count()));
   }
-  if (request.timeout.count() != 0) {
-    set(easy, CURLOPT_TIMEOUT_MS,
-        static_cast<long>(std::max<std::chrono::milliseconds::rep>(request.timeout.count(), 1)));
-  }
+  set(easy, CURLOPT_MAXREDIRS, max_redirects);
+  set(easy, CURLOPT_HEADERFUNCTION, &on_header);
+  set(easy, CURLOPT_WRITEFUNCTION, &on_body);
+  set(easy, CURLOPT_XFERINFOFUNCTION, &on_progress);
+  slot.fixed_options_set = true;
+}
 
-  if (request.follow_redirects) {
-    set(easy, CURLOPT_FOLLOWLOCATION, 1L);
-    set(easy, CURLOPT_MAXREDIRS, max_redirects);
-  } else {
-    set(easy, CURLOPT_FOLLOWLOCATION, 0L);
+void CurlTransport::Impl::set_headers(Slot& slot, const HttpRequest& request) {
+  if (slot.header_list.list != nullptr && request.headers == slot.header_source) return;
+  HeaderList headers;
+  for (const auto& [name, value] : request.headers) {
+    if (!is_token(name) || has_line_break(value)) {
+      // The value is not quoted: it may be a credential.
+      throw ValidationError(
+          "The request header \"" + name +
+          "\" has an invalid name or a line break in its value; it was not sent.");
+    }
+    std::string line = name;
+    line += ": ";
+    line += value;
+    headers.append(line);
   }
+  // libcurl would otherwise send "Expect: 100-continue" for larger bodies and wait for a reply
+  // that many servers never send.
+  headers.append("Expect:");
+  // Forget the old source first: if the copy below throws, the next request rebuilds the list.
+  slot.header_source.clear();
+  set(slot.easy, CURLOPT_HTTPHEADER, headers.list);
+  slot.header_list.swap(headers);
+  slot.header_source = request.headers;
+}
 
-  if (request.method == "GET") {
-    set(easy, CURLOPT_HTTPGET, 1L);
-  } else if (request.method == "HEAD") {
-    set(easy, CURLOPT_NOBODY, 1L);
+void CurlTransport::Impl::configure(Slot& slot, const HttpRequest& request, Transfer& transfer) {
+  if (!is_token(request.method)) {
+    throw ValidationError("The HTTP method \"" + request.method + "\" is not a valid method name.");
+  }
+  if (!slot.fixed_options_set) set_fixed_options(slot);
+  set_headers(slot, request);
+  CURL* easy = slot.easy;
+  slot.error_buffer[0] = '\0';
+
+  // Every option below may differ from the slot's previous request, so each is set every time.
+  set(easy, CURLOPT_URL, request.url.c_str());
+  set(easy, CURLOPT_TIMEOUT_MS,
+      request.timeout.count() == 0 ? 0L
+                                   : static_cast<long>(std::max<std::chrono::milliseconds::rep>(
+                                         request.timeout.count(), 1)));
+  set(easy, CURLOPT_FOLLOWLOCATION, request.follow_redirects ? 1L : 0L);
+
+  if (request.method == "GET" || request.method == "HEAD") {
+    // A POST's body pointer is dropped (setting it selects POST, so before HTTPGET).
+    set(easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(-1));
+    set(easy, CURLOPT_POSTFIELDS, static_cast<const char*>(nullptr));
+    set(easy, CURLOPT_CUSTOMREQUEST, static_cast<const char*>(nullptr));
+    set(easy, CURLOPT_HTTPGET, 1L);  // also turns NOBODY off
+    if (request.method == "HEAD") set(easy, CURLOPT_NOBODY, 1L);
   } else {
-    if (request.method != "POST") set(easy, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+    set(easy, CURLOPT_CUSTOMREQUEST, request.method == "POST" ? nullptr : request.method.c_str());
     set(easy, CURLOPT_POST, 1L);
     set(easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.body.size()));
     set(easy, CURLOPT_POSTFIELDS, request.body.data());
   }
-  if (!is_safe_method(request.method)) {
-    // Billing safety. When a request fails on a reused keep-alive connection before any reply
-    // byte arrives, libcurl silently sends it again on a new connection (it assumes the server
-    // closed the idle connection first). The server may in fact have received and acted on the
-    // first copy, and every POST /runs is billed, with no idempotency key to deduplicate it. A
-    // fresh connection is never retried that way, so a create reaches the server at most once
-    // per attempt and the retry decision stays with the SDK's retry rules. GETs keep reusing.
-    set(easy, CURLOPT_FRESH_CONNECT, 1L);
-  }
-  set(easy, CURLOPT_HTTPHEADER, headers.list);
+  // Billing safety. When a request fails on a reused keep-alive connection before any reply
+  // byte arrives, libcurl silently sends it again on a new connection (it assumes the server
+  // closed the idle connection first). The server may in fact have received and acted on the
+  // first copy, and every POST /runs is billed, with no idempotency key to deduplicate it. A
+  // fresh connection is never retried that way, so a create reaches the server at most once
+  // per attempt and the retry decision stays with the SDK's retry rules. GETs keep reusing.
+  set(easy, CURLOPT_FRESH_CONNECT, is_safe_method(request.method) ? 0L : 1L);
 
-  set(easy, CURLOPT_HEADERFUNCTION, &on_header);
   set(easy, CURLOPT_HEADERDATA, static_cast<void*>(&transfer));
-  set(easy, CURLOPT_WRITEFUNCTION, &on_body);
   set(easy, CURLOPT_WRITEDATA, static_cast<void*>(&transfer));
-  if (request.cancel != nullptr) {
-    set(easy, CURLOPT_XFERINFOFUNCTION, &on_progress);
-    set(easy, CURLOPT_XFERINFODATA, static_cast<void*>(&transfer));
-    set(easy, CURLOPT_NOPROGRESS, 0L);
-  }
+  set(easy, CURLOPT_XFERINFODATA, static_cast<void*>(&transfer));
+  set(easy, CURLOPT_NOPROGRESS, request.cancel != nullptr ? 0L : 1L);
 }
 
 CURLcode CurlTransport::Impl::run(Slot& slot, const HttpRequest& request, Transfer& transfer) {
@@ -648,8 +672,6 @@ HttpResponse CurlTransport::Impl::perform(const HttpRequest& request,
   Transfer transfer;
   transfer.request = &request;
   transfer.file = file;
-  HeaderList headers;
-  char error_buffer[CURL_ERROR_SIZE] = {};
 
   std::unique_ptr<Slot> slot = acquire();
   struct Return {
@@ -664,13 +686,13 @@ HttpResponse CurlTransport::Impl::perform(const HttpRequest& request,
     bool keep = false;
     ~RemovePartialFile() {
       if (keep || !transfer.file_opened) return;
-      transfer.out.close();
+      transfer.out.reset();  // closes the file
       std::error_code ignored;
       std::filesystem::remove(*transfer.file, ignored);
     }
   } cleanup{transfer};
 
-  configure(slot->easy, request, transfer, headers, error_buffer);
+  configure(*slot, request, transfer);
   const CURLcode code = run(*slot, request, transfer);
 
   long status = 0;
@@ -679,17 +701,17 @@ HttpResponse CurlTransport::Impl::perform(const HttpRequest& request,
     // A download's error body was cut at its cap on purpose: that is a complete answer.
     const bool cut_on_purpose = code == CURLE_WRITE_ERROR && transfer.error_body_cut &&
                                 !transfer.too_large && !transfer.callback_error;
-    if (!cut_on_purpose) fail(slot->easy, code, request, transfer, error_buffer);
+    if (!cut_on_purpose) fail(slot->easy, code, request, transfer, slot->error_buffer);
   }
   transfer.response.status = static_cast<int>(status);
 
   if (file != nullptr && is_success(transfer.response.status)) {
     if (!transfer.file_opened) {  // an empty 2xx body still creates an empty file
-      transfer.out.open(*file, std::ios::binary | std::ios::trunc);
+      transfer.out.emplace(*file, std::ios::binary | std::ios::trunc);
       transfer.file_opened = true;
     }
-    transfer.out.close();
-    if (!transfer.out) {
+    transfer.out->close();
+    if (!*transfer.out) {
       transfer.file_failed = true;
       throw Error("Could not write the download to " + file->string() +
                   ": check that the directory exists, is writable and has free space.");
