@@ -3,6 +3,10 @@
 #include <nlohmann/json.hpp>
 
 #include <cmath>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "runbase/errors.hpp"
 #include "text.hpp"
@@ -75,54 +79,229 @@ std::string encode_create_request(std::string_view model, std::string_view input
   return dump_request(body);
 }
 
+namespace {
+
+// Reads a run straight from the parser's events, without building a document: the decode of
+// every poll, and the largest part of the SDK's own work per request (see docs/PERFORMANCE.md).
+// It gives what decoding the parsed document would: the last of a repeated key counts, a field of
+// the wrong type reads as absent, and anything else in the body is skipped. An `error` that is
+// neither null, a string nor an object is kept as its JSON text, which only a document gives:
+// `error_needs_document()` asks the caller to parse for that one value.
+class RunReader {
+ public:
+  explicit RunReader(Run& run) : run_(run) {}
+
+  bool is_object() const noexcept { return is_object_; }
+  bool error_needs_document() const noexcept { return odd_error_; }
+
+  bool null() { return scalar(/*odd_error=*/false); }
+  bool boolean(bool) { return scalar(true); }
+  bool number_integer(std::int64_t value) {
+    if (field_ == Field::Cost && skipped_ == 0) run_.cost_usd_micros = value;
+    return scalar(true);
+  }
+  bool number_unsigned(std::uint64_t value) {
+    // Wraps as reading the document's number as int64 does.
+    if (field_ == Field::Cost && skipped_ == 0) {
+      run_.cost_usd_micros = static_cast<std::int64_t>(value);
+    }
+    return scalar(true);
+  }
+  bool number_float(double value, const std::string&) {
+    // Out of int64's range (or not finite) is nonsense for a price: read it as absent.
+    if (field_ == Field::Cost && skipped_ == 0 && std::isfinite(value) &&
+        std::fabs(value) < 9.2e18) {
+      run_.cost_usd_micros = static_cast<std::int64_t>(value);
+    }
+    return scalar(true);
+  }
+  bool string(std::string& value) {
+    if (scopes_.empty()) return false;  // not an object: nothing more to read
+    if (skipped_ == 0) {
+      if (scopes_.back() == Scope::Urls) {
+        run_.output_urls.push_back(std::move(value));
+      } else if (field_ == Field::Error) {
+        run_.error = RunError{std::move(value), {}};
+      } else if (std::string* target = text_field(field_)) {
+        *target = std::move(value);
+      }
+    }
+    return scalar(false);
+  }
+  bool binary(nlohmann::json::binary_t&) { return scalar(true); }
+
+  bool start_object(std::size_t) {
+    if (scopes_.empty()) {
+      is_object_ = true;
+      scopes_.push_back(Scope::Run);
+      return true;
+    }
+    if (skipped_ == 0 && field_ == Field::Output) {
+      scopes_.push_back(Scope::Output);
+    } else if (skipped_ == 0 && field_ == Field::Error) {
+      run_.error = RunError{};
+      scopes_.push_back(Scope::ErrorObject);
+    } else {
+      ++skipped_;
+    }
+    field_ = Field::None;
+    return true;
+  }
+  bool start_array(std::size_t) {
+    if (scopes_.empty()) return false;  // not an object: nothing more to read
+    if (skipped_ == 0 && field_ == Field::Urls) {
+      scopes_.push_back(Scope::Urls);
+    } else {
+      if (skipped_ == 0 && field_ == Field::Error) odd_error_ = true;
+      ++skipped_;
+    }
+    field_ = Field::None;
+    return true;
+  }
+  bool end_object() { return end(); }
+  bool end_array() { return end(); }
+
+  bool key(std::string& name) {
+    field_ = Field::None;
+    if (skipped_ != 0) return true;
+    switch (scopes_.back()) {
+      case Scope::Run:
+        field_ = run_field(name);
+        break;
+      case Scope::Output:
+        if (name == "urls") field_ = Field::Urls;
+        break;
+      case Scope::ErrorObject:
+        if (name == "message") field_ = Field::ErrorMessage;
+        if (name == "code") field_ = Field::ErrorCode;
+        break;
+      case Scope::Urls:
+        break;
+    }
+    // A key given again replaces what its earlier value gave.
+    switch (field_) {
+      case Field::Cost:
+        run_.cost_usd_micros = 0;
+        break;
+      case Field::Output:
+      case Field::Urls:
+        run_.output_urls.clear();
+        break;
+      case Field::Error:
+        run_.error.reset();
+        odd_error_ = false;
+        break;
+      default:
+        if (std::string* target = text_field(field_)) target->clear();
+        break;
+    }
+    return true;
+  }
+
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) {
+    return false;
+  }
+
+ private:
+  enum class Scope : unsigned char { Run, Output, Urls, ErrorObject };
+  enum class Field : unsigned char {
+    None,
+    Id,
+    Model,
+    Status,
+    Cost,
+    CreatedAt,
+    CompletedAt,
+    Output,
+    Urls,
+    Error,
+    ErrorMessage,
+    ErrorCode
+  };
+
+  static Field run_field(std::string_view name) noexcept {
+    if (name == "id") return Field::Id;
+    if (name == "model") return Field::Model;
+    if (name == "status") return Field::Status;
+    if (name == "costUsd") return Field::Cost;
+    if (name == "output") return Field::Output;
+    if (name == "error") return Field::Error;
+    if (name == "createdAt") return Field::CreatedAt;
+    if (name == "completedAt") return Field::CompletedAt;
+    return Field::None;
+  }
+
+  std::string* text_field(Field field) noexcept {
+    switch (field) {
+      case Field::Id:
+        return &run_.id;
+      case Field::Model:
+        return &run_.model;
+      case Field::Status:
+        return &run_.status_text;
+      case Field::CreatedAt:
+        return &run_.created_at;
+      case Field::CompletedAt:
+        return &run_.completed_at;
+      case Field::ErrorMessage:
+        return &run_.error->message;
+      case Field::ErrorCode:
+        return &run_.error->code;
+      default:
+        return nullptr;
+    }
+  }
+
+  // After a value that is not a container: the key's value has been read. `odd_error`: the value
+  // is one an `error` keeps as its JSON text.
+  bool scalar(bool odd_error) {
+    if (scopes_.empty()) return false;  // not an object: nothing more to read
+    if (skipped_ == 0 && field_ == Field::Error && odd_error) odd_error_ = true;
+    field_ = Field::None;
+    return true;
+  }
+
+  bool end() {
+    if (skipped_ != 0) {
+      --skipped_;
+    } else {
+      scopes_.pop_back();
+    }
+    field_ = Field::None;
+    return true;
+  }
+
+  Run& run_;
+  // The containers that hold fields of a run, outermost first; the containers inside them that
+  // hold none are only counted, so a deeply nested body costs no memory.
+  std::vector<Scope> scopes_;
+  std::size_t skipped_ = 0;
+  Field field_ = Field::None;  // what the value after the last key gives
+  bool is_object_ = false;
+  bool odd_error_ = false;
+};
+
+}  // namespace
+
 Run parse_run(std::string body, std::string_view context) {
-  const json document = json::parse(body, nullptr, /*allow_exceptions=*/false);
-  const std::string where = " (" + std::string(context) + ")";
-  if (document.is_discarded() || !document.is_object()) {
-    throw ProtocolError("The server's reply is not a JSON object" + where + ": " +
+  Run run;
+  RunReader reader(run);
+  const bool read = json::sax_parse(body, &reader);
+  const auto where = [&] { return " (" + std::string(context) + ")"; };
+  if (!read || !reader.is_object()) {
+    throw ProtocolError("The server's reply is not a JSON object" + where() + ": " +
                             excerpt(body, 200) + ". Check base_url points at the Runbase API.",
                         true);
   }
-  Run run;
-  run.id = string_or_empty(document, "id");
   if (run.id.empty()) {
-    throw ProtocolError("The server's reply has no run id" + where + ": " + excerpt(body, 200),
+    throw ProtocolError("The server's reply has no run id" + where() + ": " + excerpt(body, 200),
                         true);
   }
-  run.model = string_or_empty(document, "model");
-  run.status_text = string_or_empty(document, "status");
+  if (reader.error_needs_document()) {
+    run.error = RunError{json::parse(body).at("error").dump(), {}};
+  }
   run.status = parse_run_status(run.status_text);
-  if (const auto cost = document.find("costUsd"); cost != document.end()) {
-    if (cost->is_number_integer()) {
-      run.cost_usd_micros = cost->get<std::int64_t>();
-    } else if (cost->is_number_float()) {
-      // Out of int64's range (or not finite) is nonsense for a price: read it as absent.
-      const double value = cost->get<double>();
-      if (std::isfinite(value) && std::fabs(value) < 9.2e18) {
-        run.cost_usd_micros = static_cast<std::int64_t>(value);
-      }
-    }
-  }
-  if (const auto output = document.find("output");
-      output != document.end() && output->is_object()) {
-    if (const auto urls = output->find("urls"); urls != output->end() && urls->is_array()) {
-      for (const auto& url : *urls) {
-        if (url.is_string()) run.output_urls.push_back(url.get<std::string>());
-      }
-    }
-  }
-  if (const auto error = document.find("error"); error != document.end() && !error->is_null()) {
-    if (error->is_string()) {
-      run.error = RunError{error->get<std::string>(), {}};
-    } else if (error->is_object()) {
-      run.error = RunError{string_or_empty(*error, "message"), string_or_empty(*error, "code")};
-    } else {
-      run.error = RunError{error->dump(), {}};
-    }
-  }
   if (run.status == RunStatus::Failed && !run.error) run.error = RunError{};
-  run.created_at = string_or_empty(document, "createdAt");
-  run.completed_at = string_or_empty(document, "completedAt");
   run.raw_json = std::move(body);
   return run;
 }

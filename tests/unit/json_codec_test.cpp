@@ -160,6 +160,69 @@ TEST(JsonCodecTest, OutputUrlsSkipNonStrings) {
   }
 }
 
+TEST(JsonCodecTest, ARepeatedKeyCountsItsLastValue) {
+  // As in a parsed JSON document: the later value replaces the earlier, even with another type.
+  const runbase::Run run =
+      parse_run(R"({"id":"first","id":"run_2","status":"queued","status":"succeeded","costUsd":5,)"
+                R"("costUsd":"free","output":{"urls":["https://cdn.test/old.png"]},)"
+                R"("output":{"urls":["https://cdn.test/a.png"],"urls":["https://cdn.test/b.png"]},)"
+                R"("error":{"message":"m","code":"c"},"error":null,"model":"m1","model":7})",
+                "GET");
+  EXPECT_EQ(run.id, "run_2");
+  EXPECT_EQ(run.status, RunStatus::Succeeded);
+  EXPECT_EQ(run.cost_usd_micros, 0);
+  EXPECT_THAT(run.output_urls, ElementsAre("https://cdn.test/b.png"));
+  EXPECT_FALSE(run.error);
+  EXPECT_EQ(run.model, "");
+  const runbase::Run failed = parse_run(
+      R"({"id":"r","status":"failed","error":"gone","error":{"code":"x","code":"c2"}})", "GET");
+  ASSERT_TRUE(failed.error);
+  EXPECT_EQ(failed.error->message, "");
+  EXPECT_EQ(failed.error->code, "c2");
+}
+
+TEST(JsonCodecTest, FieldsNestedElsewhereAreNotTheRunsFields) {
+  const runbase::Run run = parse_run(
+      R"({"meta":{"id":"x","status":"failed","output":{"urls":["https://cdn.test/x.png"]}},)"
+      R"("id":"run_1","status":"processing","output":{"extra":{"urls":["https://cdn.test/y.png"]},)"
+      R"("urls":[["https://cdn.test/z.png"],"https://cdn.test/a.png",{"urls":["q"]}]},)"
+      R"("error":{"detail":{"message":"deep"}},"list":[{"id":"y"},[1,[2,{}]]]})",
+      "GET");
+  EXPECT_EQ(run.id, "run_1");
+  EXPECT_EQ(run.status, RunStatus::Processing);
+  EXPECT_THAT(run.output_urls, ElementsAre("https://cdn.test/a.png"));
+  ASSERT_TRUE(run.error);
+  EXPECT_EQ(run.error->message, "");
+}
+
+TEST(JsonCodecTest, AnErrorNeitherTextNorObjectIsKeptAsItsJsonText) {
+  EXPECT_EQ(parse_run(R"({"id":"r","error":[1, "two", {"x": null}]})", "GET").error->message,
+            R"([1,"two",{"x":null}])");
+  EXPECT_EQ(parse_run(R"({"id":"r","error":true})", "GET").error->message, "true");
+  EXPECT_EQ(parse_run(R"({"id":"r","error":18446744073709551615})", "GET").error->message,
+            "18446744073709551615");
+}
+
+TEST(JsonCodecTest, ABodyThatIsNotOneWholeObjectIsProtocolError) {
+  for (const char* body : {R"({"id":"r"} {"id":"s"})", R"({"id":"r")", R"(["id","r"])", R"("run")",
+                           "", R"({"id":"r",})", R"({"id":"r"}x)"}) {
+    const auto error = expect_throws<ProtocolError>([&] { parse_run(body, "GET /runs/r"); });
+    ASSERT_TRUE(error) << body;
+    EXPECT_THAT(error->what(), HasSubstr("not a JSON object")) << body;
+  }
+}
+
+TEST(JsonCodecTest, ADeeplyNestedBodyIsReadWithoutRecursion) {
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  const runbase::Run run = parse_run(R"({"junk":)" + deep + R"(,"id":"run_1"})", "GET");
+  EXPECT_EQ(run.id, "run_1");
+}
+
+TEST(JsonCodecTest, AnUnsignedCostWrapsLikeAnInt64Read) {
+  EXPECT_EQ(parse_run(R"({"id":"r","costUsd":18446744073709551615})", "GET").cost_usd_micros, -1);
+  EXPECT_EQ(parse_run(R"({"id":"r","costUsd":-5})", "GET").cost_usd_micros, -5);
+}
+
 TEST(JsonCodecTest, ErrorEnvelopeIsReadTolerantly) {
   EXPECT_EQ(parse_error_envelope(R"({"error":{"message":"m","code":"c"}})").code, "c");
   EXPECT_EQ(parse_error_envelope(R"({"error":{"message":"m","code":"c"}})").message, "m");
