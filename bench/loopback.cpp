@@ -7,8 +7,8 @@
 //       seconds each (default 0.5), N rounds (default 15) in rotating order, and prints each
 //       loop's median calls per second, the median of the rounds' SDK ratios to both, and the
 //       calling thread's CPU time per call (columns "SDK us", "curl us", "+json us").
-//   build-bench/bench/runbase_bench_loopback --calls N [--only sdk|curl]
-//       N SDK calls then N libcurl calls (or only one of them), untimed: for a profiler, e.g.
+//   build-bench/bench/runbase_bench_loopback --calls N [--only sdk|curl|json]
+//       N calls of each loop in turn (or of only one of them), untimed: for a profiler, e.g.
 //       valgrind --tool=callgrind --toggle-collect='*SdkLoop*' --toggle-collect='*CurlLoop*' ...
 //   build-bench/bench/runbase_bench_loopback --serve S
 //       Only serves for S seconds and prints "port <n>" first: for bench/python_requests.py.
@@ -224,7 +224,7 @@ int main(int argc, char** argv) {
   int rounds = 15;
   double serve_seconds = -1;
   long calls = 0;
-  std::string only;  // with --calls: "sdk" or "curl" runs just that loop
+  std::string only;  // with --calls: "sdk", "curl" or "json" runs just that loop
   for (int i = 1; i + 1 < argc; i += 2) {
     if (std::strcmp(argv[i], "--seconds") == 0) {
       seconds = std::atof(argv[i + 1]);
@@ -239,7 +239,7 @@ int main(int argc, char** argv) {
     } else {
       std::fprintf(
           stderr,
-          "usage: %s [--seconds S] [--rounds N] | --calls N [--only sdk|curl] | --serve S\n",
+          "usage: %s [--seconds S] [--rounds N] | --calls N [--only sdk|curl|json] | --serve S\n",
           argv[0]);
       return 2;
     }
@@ -258,12 +258,14 @@ int main(int argc, char** argv) {
   CurlLoop raw(server.port(), false);
   CurlLoop raw_json(server.port(), true);
   if (calls > 0) {
-    const long sdk_calls = only == "curl" ? 0 : calls;
-    const long raw_calls = only == "sdk" ? 0 : calls;
+    const long sdk_calls = only.empty() || only == "sdk" ? calls : 0;
+    const long raw_calls = only.empty() || only == "curl" ? calls : 0;
+    const long json_calls = only.empty() || only == "json" ? calls : 0;
     for (long i = 0; i < sdk_calls; ++i) sdk();
     for (long i = 0; i < raw_calls; ++i) raw();
-    std::printf("%ld SDK calls, %ld libcurl calls, %zu connections\n", sdk_calls, raw_calls,
-                server.connections_since_reset());
+    for (long i = 0; i < json_calls; ++i) raw_json();
+    std::printf("%ld SDK calls, %ld libcurl calls, %ld libcurl + JSON calls, %zu connections\n",
+                sdk_calls, raw_calls, json_calls, server.connections_since_reset());
     return 0;
   }
   // Warm up all three: connection established, allocator and caches settled.
