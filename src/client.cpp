@@ -169,7 +169,7 @@ void Client::Impl::reserve_spend(std::int64_t& share) {
   if (spend_limit_ > 0) {
     const std::int64_t committed = spent_.load() + spend_reserved_;
     if (committed >= spend_limit_ || committed + share > spend_limit_) {
-      throw ValidationError(
+      throw SpendLimitError(
           "Spend limit reached: this Client has spent " + std::to_string(spent_.load()) +
           " micro-USD" +
           (spend_reserved_ > 0
@@ -177,7 +177,8 @@ void Client::Impl::reserve_spend(std::int64_t& share) {
                : std::string()) +
           " of its " + std::to_string(spend_limit_) +
           " (ClientOptions::spend_limit_usd_micros), and a run costs about " +
-          std::to_string(share) + "; no request was sent. Raise the limit or use a new Client.");
+          std::to_string(share) + "; no request was sent. Raise the limit or use a new Client.",
+          spend_limit_, committed);
     }
   }
   spend_reserved_ += share;

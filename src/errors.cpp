@@ -16,6 +16,17 @@ Error::~Error() = default;
 ValidationError::ValidationError(const std::string& message) : Error(message, false) {}
 ValidationError::~ValidationError() = default;
 
+SpendLimitError::SpendLimitError(const std::string& message, std::int64_t limit_usd_micros,
+                                 std::int64_t committed_usd_micros)
+    : ValidationError(message),
+      limit_usd_micros_(limit_usd_micros),
+      committed_usd_micros_(committed_usd_micros) {}
+SpendLimitError::~SpendLimitError() = default;
+std::int64_t SpendLimitError::limit_usd_micros() const noexcept { return limit_usd_micros_; }
+std::int64_t SpendLimitError::committed_usd_micros() const noexcept {
+  return committed_usd_micros_;
+}
+
 ApiError::ApiError(const std::string& message, ApiErrorDetails details, bool outcome_unknown)
     : Error(message, outcome_unknown),
       details_(std::make_shared<const ApiErrorDetails>(std::move(details))) {}

@@ -2,6 +2,7 @@
 #define RUNBASE_ERRORS_HPP
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -46,6 +47,26 @@ class RUNBASE_EXPORT ValidationError : public Error {
   /// `message` should name the field and what to change. `outcome_unknown()` is always false.
   explicit ValidationError(const std::string& message);
   ~ValidationError() override;
+};
+
+/// A create refused by the Client itself: it would take this Client's spending past
+/// `ClientOptions::spend_limit_usd_micros`. Nothing was sent. A `ValidationError`, so code that
+/// catches those keeps working.
+class RUNBASE_EXPORT SpendLimitError : public ValidationError {
+ public:
+  /// `limit_usd_micros`: the limit; `committed_usd_micros`: what this Client had spent, plus what
+  /// its creates in flight would, when the create was refused.
+  SpendLimitError(const std::string& message, std::int64_t limit_usd_micros,
+                  std::int64_t committed_usd_micros);
+  ~SpendLimitError() override;
+  /// `ClientOptions::spend_limit_usd_micros` of the Client that refused.
+  std::int64_t limit_usd_micros() const noexcept;
+  /// What that Client had spent, plus its creates in flight, when it refused.
+  std::int64_t committed_usd_micros() const noexcept;
+
+ private:
+  std::int64_t limit_usd_micros_;
+  std::int64_t committed_usd_micros_;
 };
 
 /// What the server said when it answered with an HTTP error.

@@ -335,7 +335,7 @@ TEST(BatchTest, SpendLimitRefusesCreatesBeforeAnythingIsSent) {
   client.create_run(input("first"));
   const runbase::Run failing = client.create_run(input("second [fail]"));
   EXPECT_EQ(client.spent_usd_micros(), 2 * kRunCost);
-  EXPECT_THROW(client.create_run(input("third")), runbase::ValidationError);
+  EXPECT_THROW(client.create_run(input("third")), runbase::SpendLimitError);
   EXPECT_EQ(stats(emulator).creates(), 2u);
 
   // A failed run is refunded: seen failing, it frees its share of the limit.
@@ -347,7 +347,7 @@ TEST(BatchTest, SpendLimitRefusesCreatesBeforeAnythingIsSent) {
                                              runbase::BatchOptions{0, fast_wait(), {}, {}});
   ASSERT_TRUE(results[0].run);
   std::exception_ptr keep;
-  EXPECT_NE(error_as<runbase::ValidationError>(results[1].error, keep), nullptr);
+  EXPECT_NE(error_as<runbase::SpendLimitError>(results[1].error, keep), nullptr);
   EXPECT_NE(error_as<runbase::ValidationError>(results[2].error, keep), nullptr);
   EXPECT_EQ(stats(emulator).creates(), 3u);
   EXPECT_EQ(client.spent_usd_micros(), 2 * kRunCost);

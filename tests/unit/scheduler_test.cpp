@@ -149,7 +149,11 @@ TEST(SchedulerTest, SpendLimitRefusesBeforeSending) {
   GptImage1Input input{"a red fox", std::nullopt, {}};
   client.create_run(input);                                 // cost unknown until now: let through
   client.create_run(input);                                 // 50000 + 50000 <= 120000
-  EXPECT_THROW(client.create_run(input), ValidationError);  // would reach 150000
+  const auto refused = test::expect_throws<SpendLimitError>([&] { client.create_run(input); });
+  ASSERT_TRUE(refused);  // 150000 would pass the limit
+  EXPECT_EQ(refused->limit_usd_micros(), 120000);
+  EXPECT_EQ(refused->committed_usd_micros(), 100000);
+  EXPECT_NE(std::string(refused->what()).find("spend_limit_usd_micros"), std::string::npos);
   EXPECT_EQ(h.transport->count(), 2u);
 }
 
