@@ -18,5 +18,6 @@ target_include_directories(runbase_transport_tests PRIVATE ${PROJECT_SOURCE_DIR}
 target_link_libraries(runbase_transport_tests PRIVATE runbase_objects runbase_hostile_support
                                                       runbase_httplib ZLIB::ZLIB GTest::gtest_main
                                                       runbase_warnings)
-gtest_discover_tests(runbase_transport_tests PROPERTIES LABELS integration
+# Its own label, which the tsan test preset selects (`-L integration` still matches it).
+gtest_discover_tests(runbase_transport_tests PROPERTIES LABELS integration-transport
                      DISCOVERY_TIMEOUT 30)

@@ -102,7 +102,7 @@ void LoopbackServer::setup() {
   server_->set_pre_routing_handler([this](const httplib::Request& request, httplib::Response&) {
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      ++requests_;
+      received_.push_back({request.method, request.target, request.headers});
       remote_ports_.insert(request.remote_port);
     }
     changed_.notify_all();
@@ -140,7 +140,7 @@ std::string LoopbackServer::url(std::string_view path) const {
 
 std::size_t LoopbackServer::requests() const {
   std::lock_guard<std::mutex> lock(mutex_);
-  return requests_;
+  return received_.size();
 }
 
 std::size_t LoopbackServer::connections() const {
@@ -148,9 +148,19 @@ std::size_t LoopbackServer::connections() const {
   return remote_ports_.size();
 }
 
+std::vector<LoopbackServer::ReceivedRequest> LoopbackServer::received() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return received_;
+}
+
 bool LoopbackServer::wait_for_requests(std::size_t count, std::chrono::milliseconds limit) const {
   std::unique_lock<std::mutex> lock(mutex_);
-  return changed_.wait_for(lock, limit, [&] { return requests_ >= count; });
+  return changed_.wait_for(lock, limit, [&] { return received_.size() >= count; });
+}
+
+std::string LoopbackServer::ReceivedRequest::header(const std::string& name) const {
+  const auto found = headers.find(name);
+  return found == headers.end() ? std::string() : found->second;
 }
 
 void LoopbackServer::stall() {

@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 #include "support/test_tls.hpp"
 
@@ -23,17 +24,37 @@ namespace runbase::test_support {
 /// port, serving from its own thread, for the cases the emulator does not do: HTML errors,
 /// redirects, huge bodies, stalls.
 ///
-/// Register routes on `server()`, then `start()`. Every request is counted before its handler
-/// runs, with the client's port, so a test can wait until a request has arrived and count the
-/// connections its requests came on. A handler that calls `stall()` blocks until `release()` (or
-/// `stop()`): a stall that ends when the test says, not after a sleep. The destructor releases
-/// stalls and stops; destroy the client transport first, or its idle keep-alive connections hold
-/// server threads until the keep-alive timeout (2 s here).
+/// Register routes on `server()`, then `start()`. Every request is counted and recorded
+/// (`received()`) before its handler runs, with the client's port, so a test can wait until a
+/// request has arrived, count the connections its requests came on and check what the client sent.
+/// A handler that calls `stall()` blocks until `release()` (or `stop()`): a stall that ends when
+/// the test says, not after a sleep. The destructor releases stalls and stops; destroy the client
+/// transport first, or its idle keep-alive connections hold server threads until the keep-alive
+/// timeout (2 s here).
 ///
-/// Thread safety: `requests`, `connections`, `wait_for_requests`, `stall`, `release` are safe
-/// from any thread; set routes before `start()`.
+/// Handlers run on the server's threads. What they share with the test must be synchronised: the
+/// reply reaching the client orders them, but ThreadSanitizer cannot see through a socket (nor into
+/// Debian's uninstrumented cpp-httplib), so a test reads what the server saw through `received()`
+/// rather than through variables a handler wrote, and gives a handler its own copy of the data it
+/// serves rather than a reference to the test's (the server's threads are only joined, which TSan
+/// does see, after the test's locals are gone).
+///
+/// Thread safety: `requests`, `connections`, `received`, `wait_for_requests`, `stall`, `release`
+/// are safe from any thread; set routes before `start()`.
 class LoopbackServer {
  public:
+  /// One request as it reached routing: what the client sent, without the body (which is read
+  /// after routing).
+  struct ReceivedRequest {
+    std::string method;
+    /// As on the request line: a path, or an absolute URL when the client went through a proxy.
+    std::string target;
+    httplib::Headers headers;
+
+    /// The first value of header `name` (case-insensitive); empty if there is none.
+    std::string header(const std::string& name) const;
+  };
+
   LoopbackServer();
   explicit LoopbackServer(const TlsFiles& tls);
   ~LoopbackServer();
@@ -56,6 +77,9 @@ class LoopbackServer {
   std::size_t requests() const;
   /// Distinct client connections (remote ports) those requests came on.
   std::size_t connections() const;
+  /// Those requests, in the order they arrived. A copy, so the test can read it while the server
+  /// serves on.
+  std::vector<ReceivedRequest> received() const;
   /// Waits until at least `count` requests have arrived; false if `limit` passed first.
   bool wait_for_requests(std::size_t count,
                          std::chrono::milliseconds limit = std::chrono::seconds(5)) const;
@@ -75,7 +99,7 @@ class LoopbackServer {
   std::thread thread_;
   mutable std::mutex mutex_;
   mutable std::condition_variable changed_;
-  std::size_t requests_ = 0;
+  std::vector<ReceivedRequest> received_;
   std::set<int> remote_ports_;
   bool released_ = false;
 };
