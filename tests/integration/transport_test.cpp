@@ -145,6 +145,51 @@ TEST_F(TransportTest, RoundTripsJsonWithHeaders) {
   EXPECT_EQ(received[0].header("X-Custom"), "abc");
 }
 
+// Pooled handles keep their options between requests: each request must still go out as itself,
+// with nothing of the one before (method, body, headers, redirects) carried over.
+TEST_F(TransportTest, AReusedHandleSendsEachRequestAsItself) {
+  const auto echo = [](const httplib::Request& req, httplib::Response& res) {
+    res.set_content(req.method + "|" + req.body + "|" + req.get_header_value("X-Step"),
+                    "text/plain");
+  };
+  server.server().Post("/echo", echo);
+  server.server().Get("/echo", echo);
+  server.server().Put("/echo", echo);
+  server.server().Get("/moved", [](const httplib::Request&, httplib::Response& res) {
+    res.set_redirect("/echo", 302);
+  });
+  server.start();
+
+  const auto send = [&](std::string method, std::string body, std::string step,
+                        bool follow = false) {
+    HttpRequest request = make_request(std::move(method), server.url("/echo"), std::move(body));
+    if (!step.empty()) request.headers = {{"X-Step", std::move(step)}};
+    if (follow) {
+      request.url = server.url("/moved");
+      request.follow_redirects = true;
+    }
+    return transport->send(request).body;
+  };
+  EXPECT_EQ(send("POST", R"({"n":1})", "a"), R"(POST|{"n":1}|a)");
+  EXPECT_EQ(send("GET", "", "b"), "GET||b");
+  EXPECT_EQ(send("GET", "", ""), "GET||");
+  EXPECT_EQ(send("PUT", "put body", "c"), "PUT|put body|c");
+  EXPECT_EQ(send("POST", "", "d"), "POST||d");
+  EXPECT_EQ(send("GET", "", "e", /*follow=*/true), "GET||e");
+  // And the next API call does not follow a redirect again.
+  HttpRequest api = make_request("GET", server.url("/moved"));
+  EXPECT_EQ(transport->send(api).status, 302);
+
+  const auto received = server.received();
+  ASSERT_EQ(received.size(), 8u);
+  for (const std::size_t get : {1u, 2u, 5u, 6u, 7u}) {
+    EXPECT_EQ(received[get].method, "GET") << get;
+    EXPECT_EQ(received[get].header("Content-Length"), "") << get;
+  }
+  EXPECT_EQ(received[2].header("X-Step"), "");
+  EXPECT_EQ(received[4].header("Content-Length"), "0");
+}
+
 TEST_F(TransportTest, ReturnsHtml503AsAResponse) {
   server.server().Get("/runs/r1", [](const httplib::Request&, httplib::Response& res) {
     res.status = 503;
