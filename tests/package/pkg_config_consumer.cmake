@@ -1,22 +1,20 @@
 # Compiles tests/package/consumer/main.cpp by hand with the flags that
 # `pkg-config --cflags --libs runbase` gives for the installed prefix, then runs it. A static
 # runbase.pc names libcurl in Requires, so no --static is needed (or wanted: it would ask for all
-# of libcurl's private libraries). The .pc file was written for the configured install prefix, so
-# `prefix` is redefined to the test's prefix; pkg-config applies that to libcurl.pc as well, which
-# only adds -I/-L paths that do not exist.
+# of libcurl's private libraries). The build was configured for another install prefix than the
+# test's: runbase.pc finds its prefix from its own place (${pcfiledir}), so nothing is redefined.
 # cmake -DPKG_CONFIG=... -DPREFIX=... -DLIBDIR=... -DCXX_COMPILER=... -DSTD_FLAG=... -DCXX_FLAGS=...
 #       -DLINKER_FLAGS=... -DSOURCE=... -DOUTPUT=... -P pkg_config_consumer.cmake
 cmake_minimum_required(VERSION 3.16)
 
 set(ENV{PKG_CONFIG_PATH} "${PREFIX}/${LIBDIR}/pkgconfig")
-set(pkg_args "--define-variable=prefix=${PREFIX}")
-execute_process(COMMAND "${PKG_CONFIG}" ${pkg_args} --cflags --libs runbase
+execute_process(COMMAND "${PKG_CONFIG}" --cflags --libs runbase
                 RESULT_VARIABLE result OUTPUT_VARIABLE flags ERROR_VARIABLE error
                 OUTPUT_STRIP_TRAILING_WHITESPACE)
 if(NOT result EQUAL 0)
-  message(FATAL_ERROR "pkg-config ${pkg_args} --cflags --libs runbase failed: ${error}")
+  message(FATAL_ERROR "pkg-config --cflags --libs runbase failed: ${error}")
 endif()
-message(STATUS "pkg-config ${pkg_args} --cflags --libs runbase: ${flags}")
+message(STATUS "pkg-config --cflags --libs runbase: ${flags}")
 string(FIND "${flags}" "-I${PREFIX}/" at)
 if(at EQUAL -1)
   message(FATAL_ERROR "pkg-config's include path is not under ${PREFIX}: ${flags}")
