@@ -171,13 +171,13 @@ void Client::Impl::reserve_spend(std::int64_t& share) {
     if (committed >= spend_limit_ || committed + share > spend_limit_) {
       throw SpendLimitError(
           "Spend limit reached: this Client has spent " + std::to_string(spent_.load()) +
-          " micro-USD" +
-          (spend_reserved_ > 0
-               ? " (and " + std::to_string(spend_reserved_) + " more for creates in flight)"
-               : std::string()) +
-          " of its " + std::to_string(spend_limit_) +
-          " (ClientOptions::spend_limit_usd_micros), and a run costs about " +
-          std::to_string(share) + "; no request was sent. Raise the limit or use a new Client.",
+              " micro-USD" +
+              (spend_reserved_ > 0
+                   ? " (and " + std::to_string(spend_reserved_) + " more for creates in flight)"
+                   : std::string()) +
+              " of its " + std::to_string(spend_limit_) +
+              " (ClientOptions::spend_limit_usd_micros), and a run costs about " +
+              std::to_string(share) + "; no request was sent. Raise the limit or use a new Client.",
           spend_limit_, committed);
     }
   }

@@ -147,8 +147,8 @@ TEST(SchedulerTest, SpendLimitRefusesBeforeSending) {
   Client client = h.client(options);
   h.transport->always_reply(201, run_json("run_1", "pending"));
   GptImage1Input input{"a red fox", std::nullopt, {}};
-  client.create_run(input);                                 // cost unknown until now: let through
-  client.create_run(input);                                 // 50000 + 50000 <= 120000
+  client.create_run(input);  // cost unknown until now: let through
+  client.create_run(input);  // 50000 + 50000 <= 120000
   const auto refused = test::expect_throws<SpendLimitError>([&] { client.create_run(input); });
   ASSERT_TRUE(refused);  // 150000 would pass the limit
   EXPECT_EQ(refused->limit_usd_micros(), 120000);
