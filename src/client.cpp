@@ -145,9 +145,10 @@ Client::Impl::Impl(const ClientOptions& options, std::shared_ptr<detail::Clock> 
       rate_limit_(options.rate_limit),
       spend_limit_(checked_spend_limit(options.spend_limit_usd_micros)),
       scheduler_(std::make_unique<detail::Scheduler>(
-          clock,
-          [this](const std::string& run_id, std::optional<time_point> deadline,
-                 const CancellationToken* cancel) { return get_run(run_id, deadline, cancel); })) {}
+          clock, [this](const std::string& run_id, std::optional<time_point> deadline,
+                        const CancellationToken* cancel, std::optional<int> deferred_attempt) {
+            return get_run(run_id, deadline, cancel, deferred_attempt);
+          })) {}
 
 std::vector<std::pair<std::string, std::string>> Client::Impl::api_headers(bool with_body) const {
   std::vector<std::pair<std::string, std::string>> headers = {
@@ -230,7 +231,7 @@ Run Client::Impl::create_run(std::string body, std::string_view model,
 }
 
 Run Client::Impl::get_run(std::string_view run_id, std::optional<time_point> deadline,
-                          const CancellationToken* cancel) {
+                          const CancellationToken* cancel, std::optional<int> deferred_attempt) {
   if (run_id.empty()) {
     throw ValidationError("run_id is empty: pass the id returned by create_run (\"run_...\").");
   }
@@ -240,7 +241,10 @@ Run Client::Impl::get_run(std::string_view run_id, std::optional<time_point> dea
   request.headers = api_headers(false);
   request.max_response_bytes = kMaxApiResponseBytes;
   HttpResponse response =
-      api_.execute(std::move(request), detail::RequestKind::Read, deadline, cancel);
+      deferred_attempt
+          ? api_.execute_deferring(std::move(request), detail::RequestKind::Read, deadline, cancel,
+                                   *deferred_attempt)
+          : api_.execute(std::move(request), detail::RequestKind::Read, deadline, cancel);
   Run run = detail::parse_run(std::move(response.body), "GET /runs/" + std::string(run_id));
   if (run.status == RunStatus::Unknown) note_unknown_status(run);
   note_refund(run);

@@ -32,8 +32,10 @@ class Client::Impl {
   /// by then too. Not cancellable: a create cut off mid-flight may still have made the run.
   Run create_run(std::string body, std::string_view model,
                  std::optional<detail::Clock::time_point> deadline = std::nullopt);
+  /// GET /runs/<id>. With `deferred_attempt` (the Scheduler's worker), that attempt only: a
+  /// retry's back-off is thrown as `detail::RetryLater` instead of slept through.
   Run get_run(std::string_view run_id, std::optional<detail::Clock::time_point> deadline,
-              const CancellationToken* cancel);
+              const CancellationToken* cancel, std::optional<int> deferred_attempt = std::nullopt);
   /// Polls until terminal. `poll_now`: ask at once (wait) or after the first interval
   /// (generate: a run just created is never done). `last` is the run as already known, if any.
   Run wait(std::string_view run_id, const WaitOptions& options,

@@ -70,12 +70,26 @@ HttpResponse RequestExecutor::execute(HttpRequest request, RequestKind kind,
                                       std::optional<Clock::time_point> deadline,
                                       const CancellationToken* cancel,
                                       const std::filesystem::path* file) {
+  return run(std::move(request), kind, deadline, cancel, file, 0, false);
+}
+
+HttpResponse RequestExecutor::execute_deferring(HttpRequest request, RequestKind kind,
+                                                std::optional<Clock::time_point> deadline,
+                                                const CancellationToken* cancel, int attempt) {
+  return run(std::move(request), kind, deadline, cancel, nullptr, std::max(0, attempt), true);
+}
+
+HttpResponse RequestExecutor::run(HttpRequest request, RequestKind kind,
+                                  std::optional<Clock::time_point> deadline,
+                                  const CancellationToken* cancel,
+                                  const std::filesystem::path* file, int first_attempt,
+                                  bool defer) {
   Clock& clock = *config_.clock;
   const std::string path = display_path(request.url);
   const std::string target = request.method + " " + path;
   request.cancel = cancel;
 
-  for (int attempt = 0;; ++attempt) {
+  for (int attempt = first_attempt;; ++attempt) {
     if (cancel != nullptr && cancel->cancelled()) {
       throw CancelledError("Cancelled before " + target + " was sent.");
     }
@@ -162,6 +176,7 @@ HttpResponse RequestExecutor::execute(HttpRequest request, RequestKind kind,
     log(LogLevel::Warning, "Retrying " + target + " in " + seconds_text(delay) + " after " +
                                result.summary + " (retry " + std::to_string(attempt + 1) + " of " +
                                std::to_string(config_.retry.max_retries) + ").");
+    if (defer) throw RetryLater(resume, attempt + 1);
     if (!clock.sleep_until(resume, cancel)) {
       throw CancelledError("Cancelled while waiting to retry " + target + ".");
     }

@@ -2,6 +2,7 @@
 #define RUNBASE_SRC_RETRY_HPP
 
 #include <chrono>
+#include <exception>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -20,6 +21,17 @@ namespace runbase::detail {
 enum class RequestKind {
   Read,    ///< GET: retried on 429, 5xx, timeouts and connection failures
   Create,  ///< POST /runs: billed, so retried only when the server surely did not take it
+};
+
+/// Thrown by `RequestExecutor::execute_deferring` where `execute` would sleep before retrying:
+/// the caller does other work meanwhile and calls again, with `next_attempt`, from `resume` on.
+/// Internal: it never reaches a user.
+struct RetryLater : std::exception {
+  RetryLater(Clock::time_point resume_at, int attempt) : resume(resume_at), next_attempt(attempt) {}
+  const char* what() const noexcept override { return "a retry, deferred"; }
+
+  Clock::time_point resume;
+  int next_attempt;
 };
 
 /// Full jitter: a uniformly random delay in [0, min(max_backoff, initial_backoff * 2^attempt)].
@@ -54,11 +66,22 @@ class RequestExecutor {
                        std::optional<Clock::time_point> deadline, const CancellationToken* cancel,
                        const std::filesystem::path* file = nullptr);
 
+  /// `execute`'s attempt number `attempt` (0: the first), for a caller with other requests to
+  /// send during a back-off: where `execute` would sleep and try again, this throws `RetryLater`
+  /// instead. Everything else (the rate budget, what is retried, the deadline, the number of
+  /// retries, the log lines) is as `execute`.
+  HttpResponse execute_deferring(HttpRequest request, RequestKind kind,
+                                 std::optional<Clock::time_point> deadline,
+                                 const CancellationToken* cancel, int attempt);
+
   Clock& clock() const noexcept { return *config_.clock; }
   void log(LogLevel level, std::string_view line) const;
   bool logging() const noexcept { return static_cast<bool>(config_.logger); }
 
  private:
+  HttpResponse run(HttpRequest request, RequestKind kind, std::optional<Clock::time_point> deadline,
+                   const CancellationToken* cancel, const std::filesystem::path* file,
+                   int first_attempt, bool defer);
   double random_unit();
   std::string display_path(const std::string& url) const;
 

@@ -155,6 +155,7 @@ struct Scheduler::Flight {
   // Written before `done` is set, read only after it is.
   std::optional<Run> run;
   std::exception_ptr error;
+  bool deferred = false;  // the worker's poll failed and will be retried later (RetryLater)
   std::vector<std::shared_ptr<CancellationState>> watchers;  // sync waits joined; under mutex_
 };
 
@@ -262,6 +263,9 @@ Run Scheduler::poll(const Attachment& attachment, time_point fresh_since,
         throw TimeoutError("The deadline passed while waiting for a poll of " + run_id + ".");
       }
       if (flight->run) return *flight->run;
+      // The worker's poll will be retried after a back-off: this wait polls itself now, and
+      // sleeps through its own back-offs.
+      if (flight->deferred) continue;
       // Another waiter's cancellation or deadline ended that poll: poll again for this one.
       const bool theirs =
           holds<CancelledError>(flight->error) || holds<TimeoutError>(flight->error);
@@ -277,7 +281,7 @@ Run Scheduler::poll(const Attachment& attachment, time_point fresh_since,
     std::optional<Run> run;
     std::exception_ptr error;
     try {
-      run = get_run_(run_id, deadline, cancel);
+      run = get_run_(run_id, deadline, cancel, std::nullopt);
     } catch (...) {
       error = std::current_exception();
     }
@@ -374,6 +378,11 @@ Scheduler::time_point Scheduler::due(const Watcher& watcher) const {
   return watcher.next_due;
 }
 
+Scheduler::time_point Scheduler::poll_due(const Entry& entry, const Watcher& watcher) const {
+  const time_point at = due(watcher);
+  return entry.retry_at && *entry.retry_at > at ? *entry.retry_at : at;
+}
+
 std::shared_ptr<Scheduler::Flight> Scheduler::start_flight(Entry& entry) {
   auto flight = std::make_shared<Flight>();
   flight->started = clock_->now();
@@ -390,7 +399,25 @@ void Scheduler::finish_flight(const std::string& run_id, const std::shared_ptr<F
   if (it == entries_.end()) return;
   Entry& entry = it->second;
   if (entry.flight == flight) entry.flight.reset();
+  if (flight->run) {
+    entry.retry_attempt = 0;
+    entry.retry_at.reset();
+  }
   publish(entry, *flight, out);
+  maybe_erase(run_id);
+}
+
+void Scheduler::defer_flight(const std::string& run_id, const std::shared_ptr<Flight>& flight,
+                             const RetryLater& later) {
+  flight->deferred = true;
+  flight->done.store(true);
+  const auto it = entries_.find(run_id);
+  if (it == entries_.end()) return;
+  Entry& entry = it->second;
+  if (entry.flight == flight) entry.flight.reset();
+  // Nothing is reported: the watchers keep waiting, and the retry is due like a poll.
+  entry.retry_attempt = later.next_attempt;
+  entry.retry_at = later.resume;
   maybe_erase(run_id);
 }
 
@@ -535,7 +562,7 @@ void Scheduler::timer_loop() {
         }
         if (watcher.spec.deadline) sooner(*watcher.spec.deadline);
         if (!entry.flight) {
-          const time_point at = due(watcher);
+          const time_point at = poll_due(entry, watcher);
           if (at <= now) {
             due_now = true;
           } else {
@@ -591,8 +618,8 @@ void Scheduler::worker_loop() {
     time_point best_due{};
     for (const auto& [run_id, entry] : entries_) {
       if (entry.flight || entry.watchers.empty()) continue;
-      time_point at = due(entry.watchers.front());
-      for (const Watcher& watcher : entry.watchers) at = std::min(at, due(watcher));
+      time_point at = poll_due(entry, entry.watchers.front());
+      for (const Watcher& watcher : entry.watchers) at = std::min(at, poll_due(entry, watcher));
       if (at <= now && (best == nullptr || at < best_due)) {
         best = &run_id;
         best_due = at;
@@ -615,19 +642,27 @@ void Scheduler::worker_loop() {
       }
     }
     if (unbounded) deadline.reset();
+    const int attempt = entry.retry_attempt;
     std::shared_ptr<Flight> flight = start_flight(entry);
     flight->by_worker = true;
     lock.unlock();
     std::optional<Run> run;
     std::exception_ptr error;
+    std::optional<RetryLater> later;
     try {
-      run = get_run_(run_id, deadline, &stop_);
+      run = get_run_(run_id, deadline, &stop_, attempt);
+    } catch (const RetryLater& retry) {
+      later = retry;
     } catch (...) {
       error = std::current_exception();
     }
     Deliveries out;
     lock.lock();
-    finish_flight(run_id, flight, std::move(run), std::move(error), out);
+    if (later) {
+      defer_flight(run_id, flight, *later);
+    } else {
+      finish_flight(run_id, flight, std::move(run), std::move(error), out);
+    }
     auto watchers = std::move(flight->watchers);
     if (watchers.empty()) {
       // No sync wait joined: the deliveries hold the only copies the receivers need.

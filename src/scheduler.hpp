@@ -19,6 +19,7 @@
 
 #include "cancellation_state.hpp"
 #include "clock.hpp"
+#include "retry.hpp"
 #include "runbase/errors.hpp"
 #include "runbase/options.hpp"
 #include "runbase/run.hpp"
@@ -106,7 +107,8 @@ class WaitSink {
 /// started
 ///   on first use: a timer thread (due polls, deadlines, cancellation) and a worker that sends the
 ///   requests one at a time (async creates first, then the most overdue poll). However many runs
-///   are watched, the SDK has those two threads.
+///   are watched, the SDK has those two threads. The worker never sleeps through a poll's retry
+///   back-off: the retry is due like a poll, and other runs are polled meanwhile.
 /// - It learns how long runs take (`DurationEstimator`, from every run it sees succeed), polls a
 ///   run just created near when it is expected to be done, then backs off.
 ///
@@ -114,9 +116,11 @@ class WaitSink {
 class Scheduler {
  public:
   using time_point = Clock::time_point;
-  /// `GET /runs/<id>` with the Client's retry rules and rate budget.
-  using GetRun = std::function<Run(const std::string& run_id, std::optional<time_point> deadline,
-                                   const CancellationToken* cancel)>;
+  /// `GET /runs/<id>` with the Client's retry rules and rate budget. With `deferred_attempt`,
+  /// that attempt only: where a retry would sleep first, it throws `RetryLater` (retry.hpp).
+  using GetRun =
+      std::function<Run(const std::string& run_id, std::optional<time_point> deadline,
+                        const CancellationToken* cancel, std::optional<int> deferred_attempt)>;
 
   Scheduler(std::shared_ptr<Clock> clock, GetRun get_run);
   /// Stops the threads: watches not finished end with `CancelledError`, queued jobs are told
@@ -198,6 +202,10 @@ class Scheduler {
     std::optional<time_point> created_at;
     time_point last_unfinished_at{};  // the last poll that found it running
     bool finish_seen = false;
+    // After the worker's poll failed in a way that is retried: the attempt to make next, and not
+    // before when (RetryLater). Cleared by a poll that returns the run.
+    int retry_attempt = 0;
+    std::optional<time_point> retry_at;
   };
   struct Delivery {
     std::shared_ptr<WaitSink> sink;
@@ -210,9 +218,13 @@ class Scheduler {
   using Deliveries = std::vector<Delivery>;
 
   time_point due(const Watcher& watcher) const;
+  /// When the worker may poll `entry` for `watcher`: its due time, or the retry's if later.
+  time_point poll_due(const Entry& entry, const Watcher& watcher) const;
   std::shared_ptr<Flight> start_flight(Entry& entry);
   void finish_flight(const std::string& run_id, const std::shared_ptr<Flight>& flight,
                      std::optional<Run> run, std::exception_ptr error, Deliveries& out);
+  void defer_flight(const std::string& run_id, const std::shared_ptr<Flight>& flight,
+                    const RetryLater& later);
   void publish(Entry& entry, const Flight& flight, Deliveries& out);
   void note_finished(Entry& entry, const Run& run, time_point observed_at);
   void maybe_erase(const std::string& run_id);

@@ -2,6 +2,7 @@
 // does not: HTML errors, redirects, huge bodies, stalls, dropped connections, untrusted TLS.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <fstream>
 #include <iterator>
@@ -60,6 +61,58 @@ TEST(ClientHostileTest, HtmlServiceUnavailableOnGetIsRetriedThenAServerError) {
     EXPECT_NE(what.find("GET /runs/run_1"), std::string::npos) << what;
   }
   EXPECT_EQ(server.requests(), 3u) << "one attempt and the two retries of the default policy";
+}
+
+// The async worker sends one request at a time. A poll that fails and will be retried must not
+// hold it through the back-off: other runs are polled meanwhile, then the retry goes out.
+TEST(ClientHostileTest, AnAsyncPollInRetryBackoffDoesNotHoldUpOtherRuns) {
+  std::atomic<int> created{0};
+  std::atomic<bool> slow_failed{false};
+  LoopbackServer server;  // after what its handlers use: it stops before they are gone
+  server.server().Post("/api/v1/runs", [&created](const httplib::Request&, httplib::Response& res) {
+    const std::string id = ++created == 1 ? "run_slow" : "run_quick";
+    res.status = 201;
+    res.set_content(R"({"id":")" + id +
+                        R"(","model":"openai/gpt-image-1","status":"pending",)"
+                        R"("costUsd":50000,"createdAt":"2026-06-01T12:00:00.000Z"})",
+                    "application/json");
+  });
+  server.server().Get(R"(/api/v1/runs/(run_\w+))",
+                      [&slow_failed](const httplib::Request& req, httplib::Response& res) {
+                        const std::string id = req.matches[1];
+                        if (id == "run_slow" && !slow_failed.exchange(true)) {
+                          // Retried after exactly this long: no jitter decides the order below.
+                          res.status = 503;
+                          res.set_header("Retry-After", "2");
+                          res.set_content("busy", "text/plain");
+                          return;
+                        }
+                        std::string body = kRunJson;
+                        body.replace(body.find("run_1"), 5, id);
+                        res.set_content(body, "application/json");
+                      });
+  server.start();
+  runbase::ClientOptions options = options_for(server.url("/api/v1"));
+  options.rate_limit.requests = 0;
+  runbase::Client client(options);
+  runbase::WaitOptions wait;
+  wait.poll_interval = 20ms;
+  wait.max_poll_interval = 20ms;
+  wait.timeout = 30s;
+  runbase::GptImage1Input input;
+  input.prompt = "a lamp";
+  auto slow = client.generate_async(input, wait);
+  auto quick = client.generate_async(input, wait);
+  EXPECT_EQ(quick.get().id, "run_quick");
+  EXPECT_EQ(slow.get().id, "run_slow");
+
+  // Seen from the server: the quick run was polled between the slow run's 503 and its retry.
+  std::vector<std::string> order;
+  for (const auto& request : server.received()) {
+    if (request.method == "GET")
+      order.push_back(request.target.substr(request.target.rfind('/') + 1));
+  }
+  EXPECT_EQ(order, (std::vector<std::string>{"run_slow", "run_quick", "run_slow"}));
 }
 
 TEST(ClientHostileTest, ServerErrorOnCreateIsNeverResent) {

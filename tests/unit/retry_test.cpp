@@ -462,5 +462,77 @@ TEST(RetryTest, RetryLogLineNamesTheRequestAndNotTheKey) {
   EXPECT_TRUE(found);
 }
 
+// ---------------------------------------------------------------------------------------------
+// execute_deferring: the Scheduler's worker is handed a retry's back-off instead of sleeping
+
+struct DeferringExecutor {
+  std::shared_ptr<test::FakeClock> clock = std::make_shared<test::FakeClock>();
+  std::shared_ptr<test::FakeTransport> transport = std::make_shared<test::FakeTransport>(clock);
+  detail::RequestExecutor executor{[this] {
+    detail::RequestExecutor::Config config;
+    config.retry = RetryPolicy{2, ms(1000), ms(8000)};
+    config.transport = transport;
+    config.clock = clock;
+    config.unit_random = [] { return 0.5; };
+    return config;
+  }()};
+
+  HttpResponse get(int attempt, std::optional<detail::Clock::time_point> deadline = std::nullopt) {
+    HttpRequest request;
+    request.method = "GET";
+    request.url = std::string(test::kTestBaseUrl) + "/runs/run_1";
+    return executor.execute_deferring(std::move(request), detail::RequestKind::Read, deadline,
+                                      nullptr, attempt);
+  }
+};
+
+TEST(DeferredRetryTest, ABackoffIsHandedBackNotSleptThrough) {
+  DeferringExecutor d;
+  d.transport->reply(503, "").reply(200, run_json("run_1", "processing"));
+  const auto start = d.clock->now();
+  try {
+    d.get(0);
+    ADD_FAILURE() << "expected RetryLater";
+  } catch (const detail::RetryLater& later) {
+    EXPECT_EQ(later.next_attempt, 1);
+    EXPECT_EQ(later.resume, start + ms(500));  // full jitter at 0.5 of the first 1 s ceiling
+  }
+  EXPECT_TRUE(d.clock->sleeps().empty());
+  EXPECT_EQ(d.transport->count(), 1u);
+  EXPECT_EQ(d.get(1).status, 200);
+}
+
+TEST(DeferredRetryTest, TheLastAttemptThrowsTheError) {
+  DeferringExecutor d;
+  d.transport->reply(503, "");
+  expect_throws<ServerError>([&] { d.get(2); });  // max_retries 2: attempts 0, 1 and 2
+  EXPECT_TRUE(d.clock->sleeps().empty());
+}
+
+TEST(DeferredRetryTest, RetryAfterSetsTheResumeTime) {
+  DeferringExecutor d;
+  d.transport->reply(503, "", {{"Retry-After", "3"}});
+  const auto start = d.clock->now();
+  try {
+    d.get(0);
+    ADD_FAILURE() << "expected RetryLater";
+  } catch (const detail::RetryLater& later) {
+    EXPECT_EQ(later.resume, start + ms(3000));
+  }
+}
+
+TEST(DeferredRetryTest, ARetryThatCannotFitBeforeTheDeadlineThrowsTheError) {
+  DeferringExecutor d;
+  d.transport->reply(503, "");
+  expect_throws<ServerError>([&] { d.get(0, d.clock->now() + ms(400)); });
+}
+
+TEST(DeferredRetryTest, WhatIsNotRetriedIsThrownAsIs) {
+  DeferringExecutor d;
+  d.transport->reply(404, error_json("Run not found", "run_not_found"));
+  expect_throws<NotFoundError>([&] { d.get(0); });
+  EXPECT_EQ(d.transport->count(), 1u);
+}
+
 }  // namespace
 }  // namespace runbase
