@@ -235,7 +235,9 @@ TEST_F(ClientEmulatorTest, FailTokenEndsInRunFailedErrorWithTheServiceMessage) {
 TEST_F(ClientEmulatorTest, NeverTokenEndsAtTheDeadlineWithTheRunId) {
   runbase::Client client(options_for(*emulator_));
   try {
-    client.generate(input("a lamp that never renders [never]"), fast_wait(400ms));
+    // Long enough for the create to fit in it on a loaded machine (under TSan, say): a create the
+    // deadline cuts off is a TimeoutError with no run id (whether the run was made is unknown).
+    client.generate(input("a lamp that never renders [never]"), fast_wait(2s));
     FAIL() << "expected TimeoutError";
   } catch (const runbase::TimeoutError& e) {
     EXPECT_FALSE(e.run_id().empty());
