@@ -24,8 +24,10 @@ while (($#)); do
   esac
 done
 
+# nghttp2-server: nghttpd, the HTTP/2 server of the transport tests.
 packages=(build-essential cmake pkg-config libcurl4-openssl-dev nlohmann-json3-dev libgtest-dev
-          libgmock-dev libcpp-httplib-dev libcli11-dev libpng-dev libbenchmark-dev python3-requests)
+          libgmock-dev libcpp-httplib-dev libcli11-dev libpng-dev libbenchmark-dev python3-requests
+          nghttp2-server)
 
 stage_start=0
 stage() {
@@ -60,7 +62,7 @@ else
   echo "equivalents of these Debian packages, then run it again:" >&2
   echo "  ${packages[*]}" >&2
   echo "(a C++17 compiler, CMake >= 3.21, pkg-config, libcurl, nlohmann/json, GoogleTest + GoogleMock," >&2
-  echo " cpp-httplib, CLI11, libpng, Google Benchmark, Python 3 with requests)" >&2
+  echo " cpp-httplib, CLI11, libpng, Google Benchmark, Python 3 with requests, nghttpd)" >&2
   exit 1
 fi
 stage_done "dependencies"

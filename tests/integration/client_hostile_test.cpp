@@ -11,6 +11,7 @@
 
 #include "runbase/runbase.hpp"
 #include "support/hostile_server.hpp"
+#include "support/http2_server.hpp"
 #include "support/test_tls.hpp"
 
 namespace {
@@ -113,6 +114,44 @@ TEST(ClientHostileTest, AnAsyncPollInRetryBackoffDoesNotHoldUpOtherRuns) {
       order.push_back(request.target.substr(request.target.rfind('/') + 1));
   }
   EXPECT_EQ(order, (std::vector<std::string>{"run_slow", "run_quick", "run_slow"}));
+}
+
+// The Client end to end over HTTP/2, as with any server that accepts it over TLS (nghttpd speaks
+// nothing else).
+TEST(ClientHostileTest, GetRunWaitAndDownloadOverHttp2) {
+#ifndef RUNBASE_NGHTTPD
+  GTEST_SKIP() << "nghttpd not found at configure time (Debian: nghttp2-server)";
+#else
+  TempDir dir;
+  const auto tls = runbase::test_support::make_self_signed_certificate(dir.path());
+  const std::filesystem::path root = dir.path() / "htdocs";
+  std::filesystem::create_directories(root / "api" / "v1" / "runs");
+  std::filesystem::create_directories(root / "cdn");
+  runbase::test_support::Http2Server server(RUNBASE_NGHTTPD, root, tls);
+  std::string run = kRunJson;
+  run.replace(run.find(R"("urls":[])"), 9, R"("urls":[")" + server.url("/cdn/0.png") + R"("])");
+  std::ofstream(root / "api" / "v1" / "runs" / "run_1", std::ios::binary) << run;
+  const std::string png = "\x89PNG\r\n\x1a\n not really an image";
+  std::ofstream(root / "cdn" / "0.png", std::ios::binary) << png;
+
+  runbase::ClientOptions options = options_for(server.url("/api/v1"));
+  options.ca_bundle = tls.cert.string();
+  runbase::Client client(options);
+  const runbase::Run fetched = client.get_run("run_1");
+  EXPECT_EQ(fetched.status, runbase::RunStatus::Succeeded);
+  EXPECT_EQ(fetched.cost_usd_micros, 50000);
+  const runbase::Run waited = client.wait("run_1");
+  ASSERT_EQ(waited.output_urls.size(), 1u);
+  const auto files = client.download_outputs(waited, dir.path() / "out");
+  ASSERT_EQ(files.size(), 1u);
+  EXPECT_EQ(read_file(files[0]), png);
+  try {
+    client.get_run("run_missing");
+    FAIL() << "expected NotFoundError";
+  } catch (const runbase::NotFoundError& e) {
+    EXPECT_EQ(e.status(), 404);
+  }
+#endif
 }
 
 TEST(ClientHostileTest, ServerErrorOnCreateIsNeverResent) {

@@ -22,6 +22,7 @@
 #include "runbase/errors.hpp"
 #include "runbase/options.hpp"
 #include "support/hostile_server.hpp"
+#include "support/http2_server.hpp"
 #include "support/test_tls.hpp"
 
 namespace runbase {
@@ -457,6 +458,52 @@ TEST_F(TransportTest, SendsFromEightThreadsAtOnce) {
   EXPECT_EQ(server.requests(), static_cast<std::size_t>(threads * per_thread));
   EXPECT_LE(server.connections(), static_cast<std::size_t>(threads))
       << "connections are reused across threads";
+}
+
+// Over TLS the transport offers HTTP/2, so with a server that takes it (most HTTPS front ends
+// do) every call goes over it. nghttpd speaks nothing else: each answer below came over HTTP/2.
+TEST(Http2TransportTest, GetsPostsAndDownloadsOverHttp2) {
+#ifndef RUNBASE_NGHTTPD
+  GTEST_SKIP() << "nghttpd not found at configure time (Debian: nghttp2-server)";
+#else
+  const TempDir dir;
+  const TlsFiles tls = test_support::make_self_signed_certificate(dir.path());
+  const std::filesystem::path root = dir.path() / "htdocs";
+  std::filesystem::create_directories(root / "runs");
+  const std::string run = R"({"id":"run_h2","status":"succeeded"})";
+  std::ofstream(root / "runs" / "run_h2", std::ios::binary) << run;
+  const std::string image = pattern_bytes(3 * 1024 * 1024 + 17);
+  std::ofstream(root / "image.png", std::ios::binary) << image;
+  test_support::Http2Server server(RUNBASE_NGHTTPD, root, tls);
+
+  CurlTransportOptions options;
+  options.ca_bundle = tls.cert.string();
+  CurlTransport h2(options);
+  for (int i = 0; i < 2; ++i) {
+    HttpRequest get = make_request("GET", server.url("/runs/run_h2"));
+    get.headers = {{"Authorization", std::string("Bearer ") + secret}, {"Accept", "*/*"}};
+    const HttpResponse response = h2.send(get);
+    EXPECT_EQ(response.status, 200);
+    EXPECT_EQ(response.body, run);
+    // HTTP/2 header names arrive in lower case.
+    ASSERT_NE(response.find_header("Content-Length"), nullptr);
+    bool lower_case = false;
+    for (const auto& header : response.headers) lower_case |= header.first == "content-length";
+    EXPECT_TRUE(lower_case);
+  }
+  const HttpResponse posted = h2.send(make_request("POST", server.url("/runs/run_h2"), "{}"));
+  EXPECT_EQ(posted.status, 200);
+  EXPECT_EQ(posted.body, run);
+
+  HttpRequest download = make_request("GET", server.url("/image.png"));
+  download.follow_redirects = true;
+  const std::filesystem::path file = dir.path() / "out.png";
+  EXPECT_EQ(h2.send_to_file(download, file).status, 200);
+  EXPECT_EQ(read_file(file), image);
+
+  const HttpResponse missing = h2.send(make_request("GET", server.url("/runs/none")));
+  EXPECT_EQ(missing.status, 404);
+#endif
 }
 
 TEST_F(TransportTest, RefusesASelfSignedCertificate) {
