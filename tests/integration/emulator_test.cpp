@@ -1063,6 +1063,36 @@ TEST(EmulatorTest, StatsCountRequestsResponsesAndPollsPerRun) {
   EXPECT_EQ(stats(emulator)["requests"], s["requests"]);
 }
 
+TEST(EmulatorTest, ResetForgetsRunsBalancesRateWindowsAndCounts) {
+  // A balance for one run, and a window of two requests a minute.
+  EmulatorProcess emulator(
+      {"--latency-ms", "20000", "--rate-limit", "2/60", "--balance-usd", "0.05"});
+  Api api(emulator);
+  const std::string first = create_run(api, "the only run the balance pays for");
+  EXPECT_EQ(api.create("one too many").status, 402);
+  EXPECT_EQ(api.get(first).status, 429);
+
+  const Reply reset = api.send("POST", "/_emulator/reset", "", std::string());
+  ASSERT_EQ(reset.status, 200) << describe(reset);
+  const json after = reset.body_json();  // the stats, as after start
+  EXPECT_TRUE(after["runs"].empty());
+  EXPECT_TRUE(after["accounts"].empty());
+  EXPECT_TRUE(after["responses"].empty());
+  EXPECT_EQ(after["requests"]["create"], 0);
+  EXPECT_EQ(after["requests"]["get"], 0);
+  EXPECT_EQ(after["runs_created"], 0);
+
+  EXPECT_EQ(api.get(first).status, 404);  // a fresh window admits it; the run is gone
+  EXPECT_FALSE(create_run(api, "paid for by the balance again").empty());
+  const json s = stats(emulator);
+  EXPECT_EQ(s["runs_created"], 1);
+  EXPECT_EQ(s["requests"]["get"], 1);
+
+  const Reply wrong_method = api.send("GET", "/_emulator/reset", "", std::string());
+  EXPECT_EQ(wrong_method.status, 405);
+  EXPECT_EQ(stats(emulator)["runs_created"], 1);
+}
+
 // Points TMPDIR at a fresh directory for the test, and restores it.
 class ScopedTmpdir {
  public:

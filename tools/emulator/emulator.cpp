@@ -327,6 +327,11 @@ struct Emulator::Impl {
       res.status = 200;
       res.set_content(stats(), "application/json");
     });
+    server.Post("/_emulator/reset", [this](const httplib::Request&, httplib::Response& res) {
+      reset();
+      res.status = 200;
+      res.set_content(stats(), "application/json");
+    });
     const auto unrouted = [this](const httplib::Request& req, httplib::Response& res) {
       handle_unrouted(req, res);
     };
@@ -407,6 +412,8 @@ struct Emulator::Impl {
       allowed = "GET";
     } else if (req.path == "/_emulator/stats" || req.path.rfind("/files/generated/", 0) == 0) {
       allowed = "GET";
+    } else if (req.path == "/_emulator/reset") {
+      allowed = "POST";
     }
     if (!allowed.empty() && req.method != allowed && !(allowed == "GET" && req.method == "HEAD")) {
       res.set_header("Allow", allowed);
@@ -805,6 +812,23 @@ struct Emulator::Impl {
       }
     }
     return inserted.first->second;
+  }
+
+  // --- /_emulator/reset -----------------------------------------------------------------------
+
+  // Back to the state at start, for a test suite that shares one emulator between its tests: no
+  // runs, every key's balance, spend and quota as configured, empty rate windows, counters at 0.
+  // The random sequence (--seed) and the connections count go on.
+  void reset() {
+    const std::lock_guard<std::mutex> lock(mutex);
+    runs.clear();
+    run_order.clear();
+    accounts.clear();
+    rate = RateWindow(config.rate_limit_requests, config.rate_limit_window);
+    requests_create = requests_get = requests_files = requests_other = 0;
+    runs_created = 0;
+    drops = 0;
+    responses.clear();
   }
 
   // --- /_emulator/stats -----------------------------------------------------------------------
