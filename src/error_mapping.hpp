@@ -13,18 +13,21 @@
 namespace runbase::detail {
 
 /// What the retry loop needs to know about an HTTP error before deciding to retry.
-enum class ErrorKind { None, Redirect, RateLimited, UsageExceeded, Server, Client };
+enum class ErrorKind { Redirect, RateLimited, UsageExceeded, Server, Client };
 
-/// Classifies a response by status (and the 429 code); `None` for 2xx.
-ErrorKind classify(const HttpResponse& response);
+/// An HTTP error response, read once: the exception for it and what the retry loop needs.
+struct HttpError {
+  std::exception_ptr error;
+  ErrorKind kind = ErrorKind::Client;
+  std::optional<std::chrono::milliseconds> retry_after;  ///< `Retry-After`, when sent and readable
+};
 
-/// The one place an HTTP error status becomes an exception class: 400 BadRequestError, 401
-/// AuthenticationError, ... 5xx ServerError, other 4xx ApiError, 3xx ProtocolError. Never throws
-/// while building: an empty, HTML or broken body still gives the right class with an empty code.
-/// `now` resolves a Retry-After given as an HTTP date.
-std::exception_ptr make_http_error(const HttpResponse& response, std::string_view method,
-                                   std::string_view path,
-                                   std::chrono::system_clock::time_point now);
+/// The one place an HTTP error status (not 2xx) becomes an exception class: 400 BadRequestError,
+/// 401 AuthenticationError, ... 5xx ServerError, other 4xx ApiError, 3xx ProtocolError. Never
+/// throws while building: an empty, HTML or broken body still gives the right class with an
+/// empty code. `now` resolves a Retry-After given as an HTTP date.
+HttpError make_http_error(const HttpResponse& response, std::string_view method,
+                          std::string_view path, std::chrono::system_clock::time_point now);
 
 /// `Retry-After` as a delay: delta-seconds or an HTTP date (relative to `now`, never negative).
 /// nullopt when absent or unreadable.

@@ -166,35 +166,29 @@ std::string advice(int status, const std::string& code) {
   return "";
 }
 
-bool is_2xx(int status) { return status >= 200 && status < 300; }
-
 }  // namespace
 
-ErrorKind classify(const HttpResponse& response) {
+HttpError make_http_error(const HttpResponse& response, std::string_view method,
+                          std::string_view path, std::chrono::system_clock::time_point now) {
+  HttpError mapped;
   const int status = response.status;
-  if (is_2xx(status)) return ErrorKind::None;
-  if (status >= 300 && status < 400) return ErrorKind::Redirect;
-  if (status == 429) {
-    const ErrorEnvelope envelope = parse_error_envelope(response.body);
-    return envelope.code == "USAGE_EXCEEDED" ? ErrorKind::UsageExceeded : ErrorKind::RateLimited;
-  }
-  if (status >= 500) return ErrorKind::Server;
-  return ErrorKind::Client;
-}
-
-std::exception_ptr make_http_error(const HttpResponse& response, std::string_view method,
-                                   std::string_view path,
-                                   std::chrono::system_clock::time_point now) {
+  mapped.kind = status >= 300 && status < 400 ? ErrorKind::Redirect
+                : status == 429               ? ErrorKind::RateLimited
+                : status >= 500               ? ErrorKind::Server
+                                              : ErrorKind::Client;
   try {
-    const int status = response.status;
-    if (status >= 300 && status < 400) {
+    if (const std::string* value = response.find_header("Retry-After")) {
+      mapped.retry_after = parse_retry_after(*value, now);
+    }
+    if (mapped.kind == ErrorKind::Redirect) {
       const std::string* location = response.find_header("Location");
       std::string message = "The server answered " + std::to_string(status) + " redirecting to " +
                             (location ? excerpt(*location, kBodyExcerptBytes) : "(no Location)") +
                             " (" + std::string(method) + " " + std::string(path) +
                             "); API calls never follow redirects, so the API key is not sent on. "
                             "Set base_url to the final address.";
-      return std::make_exception_ptr(ProtocolError(message, false));
+      mapped.error = std::make_exception_ptr(ProtocolError(message, false));
+      return mapped;
     }
 
     ApiErrorDetails details;
@@ -206,9 +200,7 @@ std::exception_ptr make_http_error(const HttpResponse& response, std::string_vie
     details.method = std::string(method);
     details.path = std::string(path);
     if (const std::string* id = response.find_header("X-Request-Id")) details.request_id = *id;
-    if (const std::string* value = response.find_header("Retry-After")) {
-      details.retry_after = parse_retry_after(*value, now);
-    }
+    details.retry_after = mapped.retry_after;
 
     std::string message = std::to_string(status);
     if (!details.code.empty()) message += " " + details.code;
@@ -230,30 +222,40 @@ std::exception_ptr make_http_error(const HttpResponse& response, std::string_vie
     const bool unknown = status >= 500;
     switch (status) {
       case 400:
-        return std::make_exception_ptr(BadRequestError(message, std::move(details)));
+        mapped.error = std::make_exception_ptr(BadRequestError(message, std::move(details)));
+        break;
       case 401:
-        return std::make_exception_ptr(AuthenticationError(message, std::move(details)));
+        mapped.error = std::make_exception_ptr(AuthenticationError(message, std::move(details)));
+        break;
       case 402:
-        return std::make_exception_ptr(InsufficientCreditsError(message, std::move(details)));
+        mapped.error =
+            std::make_exception_ptr(InsufficientCreditsError(message, std::move(details)));
+        break;
       case 403:
-        return std::make_exception_ptr(PermissionDeniedError(message, std::move(details)));
+        mapped.error = std::make_exception_ptr(PermissionDeniedError(message, std::move(details)));
+        break;
       case 404:
-        return std::make_exception_ptr(NotFoundError(message, std::move(details)));
+        mapped.error = std::make_exception_ptr(NotFoundError(message, std::move(details)));
+        break;
       case 429:
         if (details.code == "USAGE_EXCEEDED") {
-          return std::make_exception_ptr(UsageExceededError(message, std::move(details)));
+          mapped.kind = ErrorKind::UsageExceeded;
+          mapped.error = std::make_exception_ptr(UsageExceededError(message, std::move(details)));
+        } else {
+          mapped.error = std::make_exception_ptr(RateLimitError(message, std::move(details)));
         }
-        return std::make_exception_ptr(RateLimitError(message, std::move(details)));
+        break;
       default:
-        if (status >= 500) {
-          return std::make_exception_ptr(ServerError(message, std::move(details), unknown));
-        }
-        return std::make_exception_ptr(ApiError(message, std::move(details), false));
+        mapped.error =
+            unknown ? std::make_exception_ptr(ServerError(message, std::move(details), unknown))
+                    : std::make_exception_ptr(ApiError(message, std::move(details), false));
+        break;
     }
   } catch (...) {
     // Only allocation can fail above; keep the class right even then.
-    return std::current_exception();
+    mapped.error = std::current_exception();
   }
+  return mapped;
 }
 
 std::optional<std::chrono::milliseconds> parse_retry_after(

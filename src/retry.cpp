@@ -139,16 +139,14 @@ HttpResponse RequestExecutor::run(HttpRequest request, RequestKind kind,
                            "; response headers: " + describe_headers(response.headers);
         log(LogLevel::Debug, line);
       }
-      const ErrorKind error_kind = classify(response);
-      if (error_kind == ErrorKind::None) return std::move(*result.response);
-      result.error = make_http_error(response, request.method, path, clock.system_now());
-      result.retryable = error_kind == ErrorKind::RateLimited ||
-                         (error_kind == ErrorKind::Server && kind == RequestKind::Read);
-      if (const std::string* value = response.find_header("Retry-After")) {
-        result.retry_after = parse_retry_after(*value, clock.system_now());
-      }
+      if (response.status >= 200 && response.status < 300) return std::move(*result.response);
+      HttpError mapped = make_http_error(response, request.method, path, clock.system_now());
+      result.error = std::move(mapped.error);
+      result.retryable = mapped.kind == ErrorKind::RateLimited ||
+                         (mapped.kind == ErrorKind::Server && kind == RequestKind::Read);
+      result.retry_after = mapped.retry_after;
       result.summary = "HTTP " + std::to_string(response.status);
-      if (error_kind == ErrorKind::RateLimited && config_.limiter) {
+      if (mapped.kind == ErrorKind::RateLimited && config_.limiter) {
         // The server's budget is spent: hold every request of this Client, not just this one.
         config_.limiter->pause_until(
             clock.now() +

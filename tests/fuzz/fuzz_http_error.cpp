@@ -122,7 +122,9 @@ const std::type_info& expected_class(int status, const std::string& code) {
 void check_error(const runbase::HttpResponse& response, std::string_view method,
                  std::string_view path) {
   const auto now = std::chrono::system_clock::time_point(std::chrono::seconds(1'750'000'000));
-  const std::exception_ptr built = runbase::detail::make_http_error(response, method, path, now);
+  const runbase::detail::HttpError mapped =
+      runbase::detail::make_http_error(response, method, path, now);
+  const std::exception_ptr& built = mapped.error;
   check(built != nullptr, "an error is always built");
   const runbase::detail::ErrorEnvelope envelope =
       runbase::detail::parse_error_envelope(response.body);
@@ -142,6 +144,10 @@ void check_error(const runbase::HttpResponse& response, std::string_view method,
     check(error.details().retry_after ==
               (retry_after ? runbase::detail::parse_retry_after(*retry_after, now) : std::nullopt),
           "retry_after is the header's");
+    check(mapped.retry_after == error.details().retry_after, "the retry loop sees the same delay");
+    check((mapped.kind == runbase::detail::ErrorKind::UsageExceeded) ==
+              (typeid(error) == typeid(runbase::UsageExceededError)),
+          "the retry loop tells a spent quota from a rate limit as the class does");
     check(error.outcome_unknown() == (response.status >= 500), "only a 5xx leaves it unknown");
     check(error.what()[0] != '\0', "what() says something");
     check(shows_no_key(error.what()), "what() never shows a key");
