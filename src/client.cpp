@@ -230,6 +230,11 @@ Run Client::Impl::create_run(std::string body, std::string_view model,
   return run;
 }
 
+Run Client::Impl::create_run(const GptImage1Input& input, std::optional<time_point> deadline) {
+  input.validate();
+  return create_run(detail::encode_create_request(input), GptImage1Input::model_id, deadline);
+}
+
 Run Client::Impl::get_run(std::string_view run_id, std::optional<time_point> deadline,
                           const CancellationToken* cancel, std::optional<int> deferred_attempt) {
   if (run_id.empty()) {
@@ -365,10 +370,7 @@ Client::~Client() = default;
 Client::Client(Client&&) noexcept = default;
 Client& Client::operator=(Client&&) noexcept = default;
 
-Run Client::create_run(const GptImage1Input& input) {
-  input.validate();
-  return impl_->create_run(detail::encode_create_request(input), GptImage1Input::model_id);
-}
+Run Client::create_run(const GptImage1Input& input) { return impl_->create_run(input); }
 
 Run Client::create_run(std::string_view model, std::string_view input_json) {
   return impl_->create_run(detail::encode_create_request(model, input_json), model);
@@ -388,10 +390,8 @@ Run Client::generate(const GptImage1Input& input, const WaitOptions& options) {
     // Checked before the create: after it, a run exists and is billed.
     throw CancelledError("Cancelled before the run was created; nothing was sent or billed.");
   }
-  input.validate();
   // The deadline covers the create too: its retries (a 429's Retry-After) must fit before it.
-  Run created =
-      impl_->create_run(detail::encode_create_request(input), GptImage1Input::model_id, deadline);
+  Run created = impl_->create_run(input, deadline);
   if (options.on_update) options.on_update(created);
   if (created.is_terminal()) {
     if (created.status == RunStatus::Failed) throw RunFailedError(std::move(created));

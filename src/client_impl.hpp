@@ -32,6 +32,9 @@ class Client::Impl {
   /// by then too. Not cancellable: a create cut off mid-flight may still have made the run.
   Run create_run(std::string body, std::string_view model,
                  std::optional<detail::Clock::time_point> deadline = std::nullopt);
+  /// The same for a typed input: validated and encoded first, so nothing is sent if it is bad.
+  Run create_run(const GptImage1Input& input,
+                 std::optional<detail::Clock::time_point> deadline = std::nullopt);
   /// GET /runs/<id>. With `deferred_attempt` (the Scheduler's worker), that attempt only: a
   /// retry's back-off is thrown as `detail::RetryLater` instead of slept through.
   Run get_run(std::string_view run_id, std::optional<detail::Clock::time_point> deadline,
