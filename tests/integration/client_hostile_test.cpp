@@ -11,7 +11,6 @@
 
 #include "runbase/runbase.hpp"
 #include "support/hostile_server.hpp"
-#include "support/http2_server.hpp"
 #include "support/test_tls.hpp"
 
 namespace {

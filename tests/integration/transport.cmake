@@ -6,7 +6,6 @@ find_package(ZLIB REQUIRED)
 # Hostile servers and in-process TLS certificates, shared with the client integration tests.
 add_library(runbase_hostile_support STATIC
   ${PROJECT_SOURCE_DIR}/tests/support/hostile_server.cpp
-  ${PROJECT_SOURCE_DIR}/tests/support/http2_server.cpp
   ${PROJECT_SOURCE_DIR}/tests/support/test_tls.cpp)
 target_include_directories(runbase_hostile_support PUBLIC ${PROJECT_SOURCE_DIR}/tests)
 target_compile_features(runbase_hostile_support PUBLIC cxx_std_17)

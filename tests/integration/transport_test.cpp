@@ -22,7 +22,6 @@
 #include "runbase/errors.hpp"
 #include "runbase/options.hpp"
 #include "support/hostile_server.hpp"
-#include "support/http2_server.hpp"
 #include "support/test_tls.hpp"
 
 namespace runbase {

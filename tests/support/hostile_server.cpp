@@ -4,16 +4,26 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
+#include <spawn.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <cstdint>
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iterator>
 #include <stdexcept>
 #include <system_error>
 #include <utility>
+#include <vector>
+
+extern char** environ;
 
 namespace runbase::test_support {
 namespace {
@@ -47,6 +57,21 @@ int bind_loopback(int& port) {
     fail("getsockname");
   }
   port = ntohs(address.sin_port);
+  return fd;
+}
+
+// A TCP connection to 127.0.0.1:`port`; -1 if it cannot be made.
+int connect_loopback(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = htons(static_cast<std::uint16_t>(port));
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+    ::close(fd);
+    return -1;
+  }
   return fd;
 }
 
@@ -261,15 +286,11 @@ UnansweredPort::UnansweredPort() {
     fail("listen");
   }
   // One connection fills a backlog of 0; the kernel then drops new SYNs instead of answering.
-  filler_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  address.sin_port = htons(static_cast<std::uint16_t>(port_));
-  if (filler_ < 0 ||
-      ::connect(filler_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
-    if (filler_ >= 0) ::close(filler_);
+  filler_ = connect_loopback(port_);
+  if (filler_ < 0) {
+    const int error = errno;
     ::close(listener_);
+    errno = error;
     fail("connect");
   }
 }
@@ -281,6 +302,91 @@ UnansweredPort::~UnansweredPort() {
 
 std::string UnansweredPort::url(std::string_view path) const {
   return loopback_url(false, port_, path);
+}
+
+// ---- Http2Server ------------------------------------------------------------------------------
+
+Http2Server::Http2Server(const std::string& nghttpd, const std::filesystem::path& root,
+                         const TlsFiles& tls) {
+  std::string output;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    // nghttpd cannot be given port 0 and say which it got: take a free one from the kernel and
+    // hand it back. Another process taking it in between makes nghttpd exit, and the next
+    // attempt uses another port.
+    int port = 0;
+    ::close(bind_loopback(port));
+    if (start(nghttpd, root, tls, port, output)) return;
+  }
+  throw std::runtime_error("Http2Server: " + nghttpd + " did not start; it said: " + output);
+}
+
+Http2Server::~Http2Server() { stop(); }
+
+std::string Http2Server::url(std::string_view path) const {
+  return loopback_url(true, port_, path);
+}
+
+bool Http2Server::start(const std::string& nghttpd, const std::filesystem::path& root,
+                        const TlsFiles& tls, int port, std::string& output) {
+  const std::filesystem::path log = log_dir_.path() / "nghttpd.log";
+  std::vector<std::string> args = {nghttpd,          "-d",
+                                   root.string(),    "--address",
+                                   "127.0.0.1",      std::to_string(port),
+                                   tls.key.string(), tls.cert.string()};
+  std::vector<char*> argv;
+  for (auto& arg : args) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+  const int spawned =
+      ::posix_spawn(&pid_, nghttpd.c_str(), &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (spawned != 0) {
+    pid_ = -1;
+    throw std::runtime_error("Http2Server: cannot start " + nghttpd + ": " +
+                             std::strerror(spawned));
+  }
+
+  // Ready once it accepts a connection; it says nothing when it starts listening.
+  const auto deadline = Clock::now() + std::chrono::seconds(10);
+  while (Clock::now() < deadline) {
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {  // exited: the port was taken, say
+      pid_ = -1;
+      std::ifstream in(log);
+      output.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+      return false;
+    }
+    if (const int probe = connect_loopback(port); probe >= 0) {
+      ::close(probe);
+      port_ = port;
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  stop();
+  output = "nothing listening on port " + std::to_string(port) + " after 10 s";
+  return false;
+}
+
+void Http2Server::stop() noexcept {
+  if (pid_ > 0) {
+    ::kill(pid_, SIGTERM);
+    int status = 0;
+    const auto deadline = Clock::now() + std::chrono::seconds(5);
+    pid_t done = 0;
+    while ((done = ::waitpid(pid_, &status, WNOHANG)) == 0 && Clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    if (done == 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, &status, 0);
+    }
+    pid_ = -1;
+  }
 }
 
 }  // namespace runbase::test_support
