@@ -14,31 +14,12 @@ namespace {
 
 using std::chrono::milliseconds;
 
-// Longest Retry-After the SDK sleeps through; a longer one is handed to the caller at once.
-constexpr milliseconds kMaxRetryAfter{60000};
-
 std::string seconds_text(milliseconds delay) {
   const long long tenths = delay.count() / 100;
   return std::to_string(tenths / 10) + "." + std::to_string(tenths % 10) + " s";
 }
 
-struct Attempt {
-  std::optional<HttpResponse> response;  // set when the server answered
-  std::exception_ptr error;              // set when it did not, or answered an error
-  bool retryable = false;
-  std::optional<milliseconds> retry_after;
-  std::string summary;  // for the retry log line
-};
-
 }  // namespace
-
-milliseconds backoff_delay(const RetryPolicy& policy, int attempt, double unit_random) {
-  const double initial =
-      static_cast<double>(std::max<long long>(0, policy.initial_backoff.count()));
-  const double cap = static_cast<double>(std::max<long long>(0, policy.max_backoff.count()));
-  const double ceiling = std::min(cap, initial * std::ldexp(1.0, std::min(attempt, 30)));
-  return milliseconds(static_cast<long long>(ceiling * std::clamp(unit_random, 0.0, 1.0)));
-}
 
 RequestExecutor::RequestExecutor(Config config) : config_(std::move(config)) {}
 
@@ -112,70 +93,74 @@ HttpResponse RequestExecutor::run(HttpRequest request, RequestKind kind,
       if (request.timeout.count() <= 0 || clipped < request.timeout) request.timeout = clipped;
     }
 
-    Attempt result;
+    AttemptFacts facts;
+    facts.kind = kind;
+    facts.attempt = attempt;
+    facts.deadline = deadline;
+    std::optional<HttpResponse> response;  // set when the server answered
+    std::exception_ptr error;              // set when it did not, or answered an error
+    std::string summary;                   // for the retry log line
     try {
-      result.response =
+      response =
           file ? config_.transport->send_to_file(request, *file) : config_.transport->send(request);
     } catch (const ConnectionError& e) {
-      result.error = std::current_exception();
-      // A create is resent only when the connection was never established.
-      result.retryable = kind == RequestKind::Read || !e.outcome_unknown();
-      result.summary = e.what();
+      error = std::current_exception();
+      facts.outcome.type = AttemptOutcome::Type::ConnectionFailed;
+      facts.outcome.outcome_unknown = e.outcome_unknown();
+      summary = e.what();
     } catch (const TimeoutError& e) {
-      result.error = std::current_exception();
-      result.retryable = kind == RequestKind::Read || !e.outcome_unknown();
-      result.summary = e.what();
+      error = std::current_exception();
+      facts.outcome.type = AttemptOutcome::Type::TimedOut;
+      facts.outcome.outcome_unknown = e.outcome_unknown();
+      summary = e.what();
     }
     permit.finish();
     const milliseconds elapsed = std::chrono::duration_cast<milliseconds>(clock.now() - started);
 
-    if (result.response) {
-      const HttpResponse& response = *result.response;
+    if (response) {
       if (logging()) {
-        std::string line = "HTTP " + target + " -> " + std::to_string(response.status) + " in " +
+        std::string line = "HTTP " + target + " -> " + std::to_string(response->status) + " in " +
                            std::to_string(elapsed.count()) + " ms, " +
-                           std::to_string(response.body.size()) +
+                           std::to_string(response->body.size()) +
                            " bytes; request headers: " + describe_headers(request.headers) +
-                           "; response headers: " + describe_headers(response.headers);
+                           "; response headers: " + describe_headers(response->headers);
         log(LogLevel::Debug, line);
       }
-      if (response.status >= 200 && response.status < 300) return std::move(*result.response);
-      HttpError mapped = make_http_error(response, request.method, path, clock.system_now());
-      result.error = std::move(mapped.error);
-      result.retryable = mapped.kind == ErrorKind::RateLimited ||
-                         (mapped.kind == ErrorKind::Server && kind == RequestKind::Read);
-      result.retry_after = mapped.retry_after;
-      result.summary = "HTTP " + std::to_string(response.status);
-      if (mapped.kind == ErrorKind::RateLimited && config_.limiter) {
-        // The server's budget is spent: hold every request of this Client, not just this one.
-        config_.limiter->pause_until(
-            clock.now() +
-            std::min(result.retry_after.value_or(config_.retry.initial_backoff), kMaxRetryAfter));
+      if (response->status < 200 || response->status >= 300) {
+        HttpError mapped = make_http_error(*response, request.method, path, clock.system_now());
+        error = std::move(mapped.error);
+        facts.outcome.type = AttemptOutcome::Type::HttpError;
+        facts.outcome.http_kind = mapped.kind;
+        facts.outcome.status = response->status;
+        facts.outcome.retry_after = mapped.retry_after;
+        summary = "HTTP " + std::to_string(response->status);
       }
     } else if (logging()) {
       log(LogLevel::Debug, "HTTP " + target + " failed after " + std::to_string(elapsed.count()) +
-                               " ms: " + result.summary);
+                               " ms: " + summary);
     }
 
-    if (!result.retryable || attempt >= config_.retry.max_retries) {
-      std::rethrow_exception(result.error);
+    facts.now = clock.now();
+    // A success needs no jitter: the common path draws no random number.
+    if (facts.outcome.type != AttemptOutcome::Type::Success) facts.jitter = random_unit();
+    const RetryDecision decision = decide_retry(config_.retry, facts);
+    if (decision.pause_all_until && config_.limiter) {
+      config_.limiter->pause_until(*decision.pause_all_until);
     }
-    milliseconds delay = backoff_delay(config_.retry, attempt, random_unit());
-    if (result.retry_after) {
-      // Honoured only when short enough to sleep through; otherwise the caller decides.
-      if (*result.retry_after > kMaxRetryAfter) std::rethrow_exception(result.error);
-      delay = *result.retry_after;
-    } else if (result.response && result.response->status == 429) {
-      delay = std::max(delay, config_.retry.initial_backoff);  // never straight back after a 429
+    switch (decision.action) {
+      case RetryDecision::Action::Return:
+        return std::move(*response);
+      case RetryDecision::Action::Throw:
+        std::rethrow_exception(error);
+      case RetryDecision::Action::RetryAt:
+        break;
     }
-    const Clock::time_point resume = clock.now() + delay;
-    if (deadline && resume >= *deadline) std::rethrow_exception(result.error);
 
-    log(LogLevel::Warning, "Retrying " + target + " in " + seconds_text(delay) + " after " +
-                               result.summary + " (retry " + std::to_string(attempt + 1) + " of " +
-                               std::to_string(config_.retry.max_retries) + ").");
-    if (defer) throw RetryLater(resume, attempt + 1);
-    if (!clock.sleep_until(resume, cancel)) {
+    log(LogLevel::Warning, "Retrying " + target + " in " + seconds_text(decision.delay) +
+                               " after " + summary + " (retry " + std::to_string(attempt + 1) +
+                               " of " + std::to_string(config_.retry.max_retries) + ").");
+    if (defer) throw RetryLater(decision.at, attempt + 1);
+    if (!clock.sleep_until(decision.at, cancel)) {
       throw CancelledError("Cancelled while waiting to retry " + target + ".");
     }
   }

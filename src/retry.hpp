@@ -12,16 +12,11 @@
 
 #include "clock.hpp"
 #include "rate_limiter.hpp"
+#include "retry_decision.hpp"
 #include "runbase/options.hpp"
 #include "runbase/transport.hpp"
 
 namespace runbase::detail {
-
-/// What a request may do to the world, which decides what may be retried.
-enum class RequestKind {
-  Read,    ///< GET: retried on 429, 5xx, timeouts and connection failures
-  Create,  ///< POST /runs: billed, so retried only when the server surely did not take it
-};
 
 /// Thrown by `RequestExecutor::execute_deferring` where `execute` would sleep before retrying:
 /// the caller does other work meanwhile and calls again, with `next_attempt`, from `resume` on.
@@ -34,12 +29,9 @@ struct RetryLater : std::exception {
   int next_attempt;
 };
 
-/// Full jitter: a uniformly random delay in [0, min(max_backoff, initial_backoff * 2^attempt)].
-/// `unit_random` returns a value in [0, 1).
-std::chrono::milliseconds backoff_delay(const RetryPolicy& policy, int attempt, double unit_random);
-
-/// The one retry loop of the SDK: sends a request through the rate limiter and the transport,
-/// retries what the contract allows, and turns HTTP errors into exceptions.
+/// The one blocking retry loop of the SDK: sends a request through the rate limiter and the
+/// transport, turns HTTP errors into exceptions, and does what `decide_retry` (the rule, in
+/// retry_decision.hpp) says after each attempt.
 ///
 /// Thread safety: safe from many threads (its parts are).
 class RequestExecutor {
