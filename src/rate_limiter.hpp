@@ -1,17 +1,21 @@
 #ifndef RUNBASE_SRC_RATE_LIMITER_HPP
 #define RUNBASE_SRC_RATE_LIMITER_HPP
 
-#include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
 
 #include "clock.hpp"
+#include "rate_window.hpp"
 #include "runbase/options.hpp"
 
 namespace runbase::detail {
 
-/// The client-side request budget: a sliding window that never lets more than `requests` start
+/// The client-side request budget, shared by every call of a Client: a `RateWindow` (the
+/// arithmetic) driven by a clock, behind a mutex. `acquire` blocks; `try_acquire` and
+/// `blocked_until` let an event loop that must not block drive the same budget.
+///
+/// The window: a sliding window that never lets more than `requests` start
 /// while `requests` others are in flight or finished within the last `per`.
 ///
 /// Creates go first: while a `Priority::Create` request waits for a slot, `Priority::Poll`
@@ -26,7 +30,7 @@ namespace runbase::detail {
 class RateLimiter {
  public:
   /// Who asks for a slot: creates take slots before polls (and any other read).
-  enum class Priority { Poll, Create };
+  using Priority = RateWindow::Priority;
 
   /// A slot for one request; its destruction (or `finish()`) stamps the answer's arrival.
   class Permit {
@@ -51,6 +55,22 @@ class RateLimiter {
   Permit acquire(std::optional<Clock::time_point> deadline, const CancellationToken* cancel,
                  Priority priority = Priority::Poll);
 
+  /// For an event loop: a permit if a request of `priority` may start now; else nullopt, and
+  /// `retry_at` says when to ask again (the earliest a slot could free, or the pause end). When
+  /// the limiter is disabled, always an (empty) permit. Never blocks, never throws for the budget.
+  /// A create that may have to ask more than once should be announced with
+  /// `add_waiting_create(+1)` first, so polls leave it a slot meanwhile.
+  std::optional<Permit> try_acquire(Priority priority, Clock::time_point& retry_at);
+
+  /// A create of the event loop starts (+1) or stops (-1) waiting: polls leave it a slot
+  /// meanwhile. Call -1 once it has its permit or gives up, whichever way. (`acquire` counts its
+  /// own waiting creates.)
+  void add_waiting_create(int delta);
+
+  /// Earliest time `priority` could start, without taking a slot (nullopt: now). Assumes nothing
+  /// else starts meanwhile; a disabled limiter always says now.
+  std::optional<Clock::time_point> blocked_until(Priority priority);
+
   /// After a 429: no request of this Client starts before `until` (the server said the budget
   /// is spent, perhaps by another process sharing the key).
   void pause_until(Clock::time_point until);
@@ -63,10 +83,7 @@ class RateLimiter {
   const RateLimit limit_;
   const std::shared_ptr<Clock> clock_;
   std::mutex mutex_;
-  int in_flight_ = 0;
-  int creates_waiting_ = 0;                 // Priority::Create callers blocked in acquire()
-  std::deque<Clock::time_point> finished_;  // answer arrival times within the window, oldest first
-  Clock::time_point paused_until_{};
+  RateWindow window_;  // guarded by mutex_; its waiting creates include those blocked in acquire()
 };
 
 }  // namespace runbase::detail

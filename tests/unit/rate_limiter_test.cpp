@@ -147,6 +147,81 @@ TEST(RateLimiterTest, PauseHoldsEveryRequest) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// try_acquire, blocked_until and add_waiting_create: the same budget for an event loop that must
+// not block
+
+TEST(RateLimiterTest, TryAcquireNeverSleepsAndSaysWhenToAskAgain) {
+  auto clock = std::make_shared<FakeClock>();
+  detail::RateLimiter limiter(RateLimit{2, ms(1000)}, clock);
+  detail::Clock::time_point retry_at{};
+  auto a = limiter.try_acquire(detail::RateLimiter::Priority::Poll, retry_at);
+  ASSERT_TRUE(a);
+  clock->advance(ms(100));
+  a->finish();  // answered at 100
+  auto b = limiter.try_acquire(detail::RateLimiter::Priority::Create, retry_at);
+  ASSERT_TRUE(b);  // b stays in flight
+  EXPECT_FALSE(limiter.try_acquire(detail::RateLimiter::Priority::Poll, retry_at));
+  EXPECT_EQ(retry_at, detail::Clock::time_point(FakeClock::start() + ms(1100)));
+  EXPECT_EQ(limiter.blocked_until(detail::RateLimiter::Priority::Poll), retry_at);
+  clock->advance(ms(999));
+  EXPECT_FALSE(limiter.try_acquire(detail::RateLimiter::Priority::Poll, retry_at));
+  clock->advance(ms(1));
+  EXPECT_FALSE(limiter.blocked_until(detail::RateLimiter::Priority::Poll));
+  EXPECT_TRUE(limiter.try_acquire(detail::RateLimiter::Priority::Poll, retry_at));
+  EXPECT_TRUE(clock->sleeps().empty());
+}
+
+TEST(RateLimiterTest, TryAcquireHonoursThePause) {
+  auto clock = std::make_shared<FakeClock>();
+  detail::RateLimiter limiter(RateLimit{20, ms(10000)}, clock);
+  limiter.pause_until(clock->now() + ms(4000));
+  detail::Clock::time_point retry_at{};
+  EXPECT_FALSE(limiter.try_acquire(detail::RateLimiter::Priority::Create, retry_at));
+  EXPECT_EQ(retry_at, clock->now() + ms(4000));
+  clock->advance(ms(4000));
+  EXPECT_TRUE(limiter.try_acquire(detail::RateLimiter::Priority::Create, retry_at));
+}
+
+TEST(RateLimiterTest, BlockedUntilTakesNoSlot) {
+  auto clock = std::make_shared<FakeClock>();
+  detail::RateLimiter limiter(RateLimit{1, ms(1000)}, clock);
+  for (int i = 0; i < 5; ++i)
+    EXPECT_FALSE(limiter.blocked_until(detail::RateLimiter::Priority::Poll));
+  detail::Clock::time_point retry_at{};
+  EXPECT_TRUE(limiter.try_acquire(detail::RateLimiter::Priority::Poll, retry_at));
+}
+
+// The event loop's create is announced while it waits: polls, blocking or not, leave it the slot.
+TEST(RateLimiterTest, AWaitingCreateOfTheEventLoopKeepsTheSlotFromPolls) {
+  auto clock = std::make_shared<FakeClock>();
+  detail::RateLimiter limiter(RateLimit{2, ms(1000)}, clock);
+  auto first = limiter.acquire(std::nullopt, nullptr);  // one slot left
+  limiter.add_waiting_create(+1);
+  detail::Clock::time_point retry_at{};
+  EXPECT_FALSE(limiter.try_acquire(detail::RateLimiter::Priority::Poll, retry_at));
+  EXPECT_EQ(retry_at, clock->now() + ms(1000));
+  EXPECT_THROW(limiter.acquire(clock->now() + ms(10), nullptr), TimeoutError);
+  auto create = limiter.try_acquire(detail::RateLimiter::Priority::Create, retry_at);
+  ASSERT_TRUE(create);
+  limiter.add_waiting_create(-1);
+  first.finish();
+  create->finish();
+  clock->advance(ms(1000));
+  EXPECT_TRUE(limiter.try_acquire(detail::RateLimiter::Priority::Poll, retry_at));
+  EXPECT_TRUE(clock->sleeps().empty());
+}
+
+TEST(RateLimiterTest, TryAcquireAlwaysGrantsWhenDisabled) {
+  auto clock = std::make_shared<FakeClock>();
+  detail::RateLimiter limiter(RateLimit{0, ms(1000)}, clock);
+  detail::Clock::time_point retry_at{};
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_TRUE(limiter.try_acquire(detail::RateLimiter::Priority::Poll, retry_at));
+  }
+  EXPECT_FALSE(limiter.blocked_until(detail::RateLimiter::Priority::Create));
+}
+
+// ---------------------------------------------------------------------------------------------
 // Through the Client
 
 TEST(ClientRateLimitTest, BudgetIsSharedByEveryCallOfTheClient) {
