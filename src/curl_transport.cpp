@@ -1,6 +1,7 @@
 #include "curl_transport.hpp"
 
 #include <curl/curl.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <array>
@@ -13,6 +14,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -364,6 +366,9 @@ struct CurlTransport::Impl {
   CURLcode run(Slot& slot, const HttpRequest& request, Transfer& transfer);
   [[noreturn]] void fail(CURL* easy, CURLcode code, const HttpRequest& request,
                          const Transfer& transfer, const char* error_buffer);
+  /// The response of a transfer that ended with `code`, or the error it maps to (thrown).
+  HttpResponse take_response(Slot& slot, const HttpRequest& request, Transfer& transfer,
+                             CURLcode code);
   HttpResponse perform(const HttpRequest& request, const std::filesystem::path* file);
 };
 
@@ -694,18 +699,9 @@ HttpResponse CurlTransport::Impl::perform(const HttpRequest& request,
 
   configure(*slot, request, transfer);
   const CURLcode code = run(*slot, request, transfer);
+  HttpResponse response = take_response(*slot, request, transfer, code);
 
-  long status = 0;
-  curl_easy_getinfo(slot->easy, CURLINFO_RESPONSE_CODE, &status);
-  if (code != CURLE_OK) {
-    // A download's error body was cut at its cap on purpose: that is a complete answer.
-    const bool cut_on_purpose = code == CURLE_WRITE_ERROR && transfer.error_body_cut &&
-                                !transfer.too_large && !transfer.callback_error;
-    if (!cut_on_purpose) fail(slot->easy, code, request, transfer, slot->error_buffer);
-  }
-  transfer.response.status = static_cast<int>(status);
-
-  if (file != nullptr && is_success(transfer.response.status)) {
+  if (file != nullptr && is_success(response.status)) {
     if (!transfer.file_opened) {  // an empty 2xx body still creates an empty file
       transfer.out.emplace(*file, std::ios::binary | std::ios::trunc);
       transfer.file_opened = true;
@@ -718,6 +714,20 @@ HttpResponse CurlTransport::Impl::perform(const HttpRequest& request,
     }
     cleanup.keep = true;
   }
+  return response;
+}
+
+HttpResponse CurlTransport::Impl::take_response(Slot& slot, const HttpRequest& request,
+                                                Transfer& transfer, CURLcode code) {
+  long status = 0;
+  curl_easy_getinfo(slot.easy, CURLINFO_RESPONSE_CODE, &status);
+  if (code != CURLE_OK) {
+    // A download's error body was cut at its cap on purpose: that is a complete answer.
+    const bool cut_on_purpose = code == CURLE_WRITE_ERROR && transfer.error_body_cut &&
+                                !transfer.too_large && !transfer.callback_error;
+    if (!cut_on_purpose) fail(slot.easy, code, request, transfer, slot.error_buffer);
+  }
+  transfer.response.status = static_cast<int>(status);
   return std::move(transfer.response);
 }
 
@@ -735,6 +745,168 @@ HttpResponse CurlTransport::send(const HttpRequest& request) {
 HttpResponse CurlTransport::send_to_file(const HttpRequest& request,
                                          const std::filesystem::path& file) {
   return impl_->perform(request, &file);
+}
+
+// --- the event loop's transfers -----------------------------------------------------------
+
+// Every transfer of a Client's event loop on one multi handle, driven from the loop's thread:
+// the multi handle owns the connection cache, so the loop's polls share warm keep-alive (or
+// HTTP/2) connections; its transfers run side by side, each with its own timeout, and none waits
+// for another. Handles are pooled like the blocking path's, and configured by the same code.
+class CurlLoopHttp final : public LoopHttp {
+ public:
+  explicit CurlLoopHttp(std::shared_ptr<CurlTransport> transport)
+      : transport_(std::move(transport)), impl_(*transport_->impl_), multi_(curl_multi_init()) {
+    if (multi_ == nullptr) throw std::bad_alloc();
+    curl_multi_setopt(multi_, CURLMOPT_MAX_TOTAL_CONNECTIONS, max_connections());
+  }
+
+  ~CurlLoopHttp() override {
+    for (auto& [id, active] : active_) curl_multi_remove_handle(multi_, active.slot->easy);
+    active_.clear();
+    idle_.clear();
+    curl_multi_cleanup(multi_);
+  }
+
+  CurlLoopHttp(const CurlLoopHttp&) = delete;
+  CurlLoopHttp& operator=(const CurlLoopHttp&) = delete;
+
+  TransferId start(HttpRequest request, Done done) override {
+    const TransferId id = next_id_++;
+    Active active;
+    active.request = std::make_unique<HttpRequest>(std::move(request));
+    active.request->cancel = nullptr;  // the loop aborts by removing the handle
+    active.transfer = std::make_unique<Transfer>();
+    active.transfer->request = active.request.get();
+    active.done = std::move(done);
+    try {
+      if (idle_.empty()) {
+        active.slot = std::make_unique<Slot>();
+      } else {
+        active.slot = std::move(idle_.back());
+        idle_.pop_back();
+      }
+      impl_.configure(*active.slot, *active.request, *active.transfer);
+      const CURLMcode mc = curl_multi_add_handle(multi_, active.slot->easy);
+      if (mc == CURLM_OUT_OF_MEMORY) throw std::bad_alloc();
+      if (mc != CURLM_OK) {
+        throw ConnectionError(std::string("libcurl could not start the request: ") +
+                              curl_multi_strerror(mc) + ".");
+      }
+    } catch (...) {
+      // Reported from the next wait(), never from inside start().
+      refused_.push_back({id, std::move(active.done), std::current_exception()});
+      return id;
+    }
+    by_handle_.emplace(active.slot->easy, id);
+    active_.emplace(id, std::move(active));
+    return id;
+  }
+
+  void abort(TransferId id, std::exception_ptr error) override {
+    const auto it = active_.find(id);
+    if (it == active_.end()) return;
+    Active active = std::move(it->second);
+    active_.erase(it);
+    by_handle_.erase(active.slot->easy);
+    // Removing an unfinished transfer closes its connection; the handle is not reused.
+    curl_multi_remove_handle(multi_, active.slot->easy);
+    active.done(std::nullopt, std::move(error));
+  }
+
+  void abort_all(std::exception_ptr error) override {
+    std::vector<TransferId> ids;
+    ids.reserve(active_.size());
+    for (const auto& [id, active] : active_) ids.push_back(id);
+    for (TransferId id : ids) abort(id, error);
+    deliver_refused();
+  }
+
+  std::size_t active() const override { return active_.size() + refused_.size(); }
+
+  void wait(std::chrono::milliseconds timeout) override {
+    if (deliver_refused()) return;
+    int running = 0;
+    curl_multi_perform(multi_, &running);
+    if (collect() > 0) return;
+    curl_multi_poll(multi_, nullptr, 0, static_cast<int>(timeout.count()), nullptr);
+    curl_multi_perform(multi_, &running);
+    collect();
+  }
+
+  void wakeup() noexcept override { curl_multi_wakeup(multi_); }
+
+ private:
+  struct Active {
+    std::unique_ptr<Slot> slot;
+    std::unique_ptr<HttpRequest> request;  // the callbacks hold pointers: kept in place
+    std::unique_ptr<Transfer> transfer;
+    Done done;
+  };
+  struct Refused {
+    TransferId id;
+    Done done;
+    std::exception_ptr error;
+  };
+
+  // Connections kept at once: half of the process's descriptor limit, so that a large fan-out
+  // (rate limit off) queues transfers for a connection instead of failing with EMFILE.
+  static long max_connections() {
+    rlimit limit{};
+    if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return 4096;
+    return static_cast<long>(std::clamp<rlim_t>(limit.rlim_cur / 2, 8, 65536));
+  }
+
+  bool deliver_refused() {
+    if (refused_.empty()) return false;
+    std::vector<Refused> refused;
+    refused.swap(refused_);
+    for (Refused& r : refused) r.done(std::nullopt, std::move(r.error));
+    return true;
+  }
+
+  // Hands every ended transfer to its `done`; returns how many.
+  std::size_t collect() {
+    std::size_t ended = 0;
+    int queued = 0;
+    while (CURLMsg* message = curl_multi_info_read(multi_, &queued)) {
+      if (message->msg != CURLMSG_DONE) continue;
+      CURL* easy = message->easy_handle;
+      const CURLcode code = message->data.result;
+      const auto handle = by_handle_.find(easy);
+      if (handle == by_handle_.end()) continue;
+      const auto it = active_.find(handle->second);
+      by_handle_.erase(handle);
+      if (it == active_.end()) continue;
+      Active active = std::move(it->second);
+      active_.erase(it);
+      curl_multi_remove_handle(multi_, easy);
+      std::optional<HttpResponse> response;
+      std::exception_ptr error;
+      try {
+        response = impl_.take_response(*active.slot, *active.request, *active.transfer, code);
+      } catch (...) {
+        error = std::current_exception();
+      }
+      if (idle_.size() < max_idle_handles * 4) idle_.push_back(std::move(active.slot));
+      ++ended;
+      active.done(std::move(response), std::move(error));
+    }
+    return ended;
+  }
+
+  const std::shared_ptr<CurlTransport> transport_;  // keeps impl_ (and its Share) alive
+  CurlTransport::Impl& impl_;
+  CURLM* multi_;
+  TransferId next_id_ = 1;
+  std::unordered_map<TransferId, Active> active_;
+  std::unordered_map<CURL*, TransferId> by_handle_;
+  std::vector<std::unique_ptr<Slot>> idle_;
+  std::vector<Refused> refused_;
+};
+
+std::unique_ptr<LoopHttp> make_curl_loop_http(std::shared_ptr<CurlTransport> transport) {
+  return std::make_unique<CurlLoopHttp>(std::move(transport));
 }
 
 }  // namespace detail

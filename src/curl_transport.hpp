@@ -5,9 +5,12 @@
 #include <memory>
 #include <string>
 
+#include "loop_http.hpp"
 #include "runbase/transport.hpp"
 
 namespace runbase::detail {
+
+class CurlLoopHttp;
 
 struct CurlTransportOptions {
   std::chrono::milliseconds connect_timeout{10000};
@@ -32,9 +35,14 @@ class CurlTransport final : public HttpTransport {
   HttpResponse send_to_file(const HttpRequest& request, const std::filesystem::path& file) override;
 
  private:
+  friend class CurlLoopHttp;
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+/// The event loop's side of `transport`: its transfers on one libcurl multi handle, driven
+/// without blocking (see `LoopHttp`). Shares the transport's settings, DNS and TLS session cache.
+std::unique_ptr<LoopHttp> make_curl_loop_http(std::shared_ptr<CurlTransport> transport);
 
 }  // namespace runbase::detail
 

@@ -87,6 +87,9 @@ ProtocolError::~ProtocolError() = default;
 
 CancelledError::CancelledError(const std::string& message, std::string run_id)
     : Error(message, false), run_id_(std::make_shared<const std::string>(std::move(run_id))) {}
+CancelledError::CancelledError(const std::string& message, std::string run_id, bool outcome_unknown)
+    : Error(message, outcome_unknown),
+      run_id_(std::make_shared<const std::string>(std::move(run_id))) {}
 CancelledError::~CancelledError() = default;
 const std::string& CancelledError::run_id() const noexcept { return *run_id_; }
 

@@ -227,8 +227,11 @@ class RUNBASE_EXPORT ProtocolError : public Error {
 /// The caller cancelled a wait through its `CancellationToken`. The run itself goes on.
 class RUNBASE_EXPORT CancelledError : public Error {
  public:
-  /// `run_id`: the run being waited on, empty if none. `outcome_unknown()` is always false.
+  /// `run_id`: the run being waited on, empty if none. `outcome_unknown()` is false.
   explicit CancelledError(const std::string& message, std::string run_id = {});
+  /// With `outcome_unknown` true when a request was cut off after it may have reached the server
+  /// (a create in flight when its Client was destroyed: the run may exist and be billed).
+  CancelledError(const std::string& message, std::string run_id, bool outcome_unknown);
   ~CancelledError() override;
   /// The run that was being waited on, if any: it still runs and can be waited on again.
   const std::string& run_id() const noexcept;
