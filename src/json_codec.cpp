@@ -53,14 +53,22 @@ std::string dump_request(const json& body) {
 }
 }  // namespace
 
-std::string encode_create_request(const GptImage1Input& input) {
+namespace {
+json input_object(const GptImage1Input& input) {
   json body_input = json::object();
   body_input["prompt"] = input.prompt;
   if (input.aspect_ratio) body_input["aspect_ratio"] = std::string(to_string(*input.aspect_ratio));
   if (!input.image_urls.empty()) body_input["image_urls"] = input.image_urls;
-  json body = {{"model", std::string(GptImage1Input::model_id)}, {"input", std::move(body_input)}};
+  return body_input;
+}
+}  // namespace
+
+std::string encode_create_request(const GptImage1Input& input) {
+  json body = {{"model", std::string(GptImage1Input::model_id)}, {"input", input_object(input)}};
   return dump_request(body);
 }
+
+std::string encode_input(const GptImage1Input& input) { return dump_request(input_object(input)); }
 
 std::string encode_create_request(std::string_view model, std::string_view input_json) {
   if (model.empty()) {

@@ -21,6 +21,10 @@ ErrorEnvelope parse_error_envelope(std::string_view body) noexcept;
 /// `{"model": ..., "input": {...}}` for GPT Image 1; unset fields are omitted.
 std::string encode_create_request(const GptImage1Input& input);
 
+/// The `input` object of that body alone, so a typed input can travel as a
+/// `CreateRequest` (create_request.hpp) like any raw one.
+std::string encode_input(const GptImage1Input& input);
+
 /// `{"model": ..., "input": <input_json>}`. Throws ValidationError when `input_json` is not a
 /// JSON object.
 std::string encode_create_request(std::string_view model, std::string_view input_json);
