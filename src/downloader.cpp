@@ -1,0 +1,132 @@
+#include "downloader.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <random>
+#include <system_error>
+
+#include "runbase/errors.hpp"
+#include "text.hpp"
+#include "url.hpp"
+
+namespace runbase::detail {
+
+namespace {
+
+std::string trimmed(std::string text) {
+  const auto is_space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
+  while (!text.empty() && is_space(text.back())) text.pop_back();
+  std::size_t start = 0;
+  while (start < text.size() && is_space(text[start])) ++start;
+  return text.substr(start);
+}
+
+void remove_quietly(const std::filesystem::path& path) {
+  std::error_code ignored;
+  std::filesystem::remove(path, ignored);
+}
+
+void rename_into_place(const std::filesystem::path& from, const std::filesystem::path& to) {
+  std::error_code error;
+  std::filesystem::rename(from, to, error);
+  if (error) {
+    remove_quietly(from);
+    throw Error("Could not move the download to " + to.string() + ": " + error.message() + ".");
+  }
+}
+
+}  // namespace
+
+std::string extension_for(std::string_view content_type, std::string_view url) {
+  std::string type(content_type.substr(0, content_type.find(';')));
+  type = trimmed(type);
+  std::transform(type.begin(), type.end(), type.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  static const std::pair<std::string_view, std::string_view> kKnown[] = {
+      {"image/png", "png"}, {"image/jpeg", "jpg"},  {"image/jpg", "jpg"}, {"image/webp", "webp"},
+      {"image/gif", "gif"}, {"image/avif", "avif"}, {"video/mp4", "mp4"}, {"video/webm", "webm"}};
+  for (const auto& [known, extension] : kKnown) {
+    if (type == known) return std::string(extension);
+  }
+  const std::string segment = last_path_segment(url);
+  const std::size_t dot = segment.rfind('.');
+  if (dot != std::string::npos && segment.size() - dot - 1 <= 5 && segment.size() - dot - 1 > 0) {
+    std::string extension = segment.substr(dot + 1);
+    const bool plain = std::all_of(extension.begin(), extension.end(),
+                                   [](unsigned char c) { return std::isalnum(c) != 0; });
+    if (plain) return extension;
+  }
+  return "bin";
+}
+
+std::string file_stem(std::string_view run_id) {
+  std::string stem(run_id);
+  for (char& c : stem) {
+    const bool safe =
+        std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_' || c == '.';
+    if (!safe) c = '_';
+  }
+  return stem;
+}
+
+Downloader::Downloader(RequestExecutor::Config executor, std::string user_agent)
+    : user_agent_(std::move(user_agent)), executor_(std::move(executor)) {}
+
+std::pair<std::filesystem::path, std::string> Downloader::download_to_temp(
+    std::string_view url, const std::filesystem::path& destination_dir) {
+  if (!is_http_url(url)) {
+    throw ValidationError("Cannot download \"" + excerpt(url, 100) + "\": not an http(s) URL.");
+  }
+  thread_local std::mt19937_64 generator{std::random_device{}()};
+  const std::filesystem::path temp =
+      destination_dir / (".runbase-download-" + std::to_string(generator()) + ".part");
+  HttpRequest request;
+  request.method = "GET";
+  request.url = std::string(url);
+  // Never the Authorization header: outputs live on a CDN that needs no key.
+  request.headers = {{"Accept", "*/*"}, {"User-Agent", user_agent_}};
+  request.follow_redirects = true;
+  try {
+    HttpResponse response =
+        executor_.execute(std::move(request), RequestKind::Read, std::nullopt, nullptr, &temp);
+    const std::string* type = response.find_header("Content-Type");
+    return {temp, type ? *type : std::string()};
+  } catch (...) {
+    remove_quietly(temp);
+    throw;
+  }
+}
+
+void Downloader::download(std::string_view url, const std::filesystem::path& destination) {
+  std::filesystem::path directory = destination.parent_path();
+  if (directory.empty()) directory = ".";
+  auto [temp, content_type] = download_to_temp(url, directory);
+  rename_into_place(temp, destination);
+}
+
+std::vector<std::filesystem::path> Downloader::download_outputs(
+    const Run& run, const std::filesystem::path& directory) {
+  if (run.status != RunStatus::Succeeded) {
+    throw ValidationError("Run " + run.id + " is " + std::string(to_string(run.status)) +
+                          ", not succeeded: wait for it (Client::wait) before downloading.");
+  }
+  std::error_code error;
+  std::filesystem::create_directories(directory, error);
+  if (error) {
+    throw Error("Could not create the directory " + directory.string() + ": " + error.message() +
+                ".");
+  }
+  std::vector<std::filesystem::path> paths;
+  paths.reserve(run.output_urls.size());
+  for (std::size_t index = 0; index < run.output_urls.size(); ++index) {
+    const std::string& url = run.output_urls[index];
+    auto [temp, content_type] = download_to_temp(url, directory);
+    std::filesystem::path target = directory / (file_stem(run.id) + "-" + std::to_string(index) +
+                                                "." + extension_for(content_type, url));
+    rename_into_place(temp, target);
+    paths.push_back(std::move(target));
+  }
+  return paths;
+}
+
+}  // namespace runbase::detail

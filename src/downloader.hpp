@@ -1,0 +1,48 @@
+#ifndef RUNBASE_SRC_DOWNLOADER_HPP
+#define RUNBASE_SRC_DOWNLOADER_HPP
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "retry.hpp"
+#include "runbase/run.hpp"
+
+namespace runbase::detail {
+
+/// A run's outputs to disk (`Client::download`, `download_outputs`). Outputs live on a CDN: no
+/// Authorization header, redirects followed, no API rate limit or size cap, and each file is
+/// streamed to a temporary file beside its destination and renamed into place, so a destination
+/// is never left half written.
+///
+/// Thread safety: safe from many threads (its executor is; temporary names are random).
+class Downloader {
+ public:
+  /// `executor`: without a rate limiter or base URL (the API's do not apply to the CDN).
+  Downloader(RequestExecutor::Config executor, std::string user_agent);
+
+  void download(std::string_view url, const std::filesystem::path& destination);
+  /// Every output of a succeeded run into `directory` (created if missing), as
+  /// `<run id>-<index>.<extension>`; the paths in the order of `run.output_urls`.
+  std::vector<std::filesystem::path> download_outputs(const Run& run,
+                                                      const std::filesystem::path& directory);
+  /// Downloads to a temporary file in `destination_dir` and returns it with the response's
+  /// Content-Type; the caller renames it.
+  std::pair<std::filesystem::path, std::string> download_to_temp(
+      std::string_view url, const std::filesystem::path& destination_dir);
+
+ private:
+  std::string user_agent_;
+  RequestExecutor executor_;
+};
+
+/// "image/png; charset=binary" -> "png"; falls back to the URL's own extension, then "bin".
+std::string extension_for(std::string_view content_type, std::string_view url);
+/// A run id made safe as part of a file name.
+std::string file_stem(std::string_view run_id);
+
+}  // namespace runbase::detail
+
+#endif  // RUNBASE_SRC_DOWNLOADER_HPP
