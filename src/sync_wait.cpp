@@ -1,0 +1,80 @@
+#include "sync_wait.hpp"
+
+#include <algorithm>
+#include <string>
+#include <utility>
+
+#include "runbase/errors.hpp"
+
+namespace runbase::detail {
+
+using std::chrono::milliseconds;
+using time_point = Clock::time_point;
+
+std::optional<time_point> deadline_after(Clock& clock, milliseconds timeout) {
+  if (timeout.count() <= 0) return std::nullopt;
+  return clock.now() + timeout;
+}
+
+Run sync_wait(Scheduler& scheduler, std::string_view run_id, const WaitOptions& options,
+              std::optional<time_point> deadline, bool poll_now, std::optional<Run> last) {
+  if (run_id.empty()) {
+    throw ValidationError("run_id is empty: pass the id returned by create_run (\"run_...\").");
+  }
+  Clock& clock = scheduler.clock();
+  const std::string id(run_id);
+  const time_point started = clock.now();
+  const milliseconds first_interval = std::max(milliseconds(1), options.poll_interval);
+  const milliseconds max_interval = std::max(first_interval, options.max_poll_interval);
+  milliseconds interval = first_interval;
+  std::string last_status = last ? last->status_text : std::string();
+
+  const auto deadline_error = [&] {
+    return wait_timeout_error(id, last_status,
+                              std::chrono::duration_cast<milliseconds>(clock.now() - started));
+  };
+  const auto cancelled_error = [&] { return wait_cancelled_error(id); };
+
+  // Polls run on this thread but are shared with every other wait on this run (sync or not):
+  // a poll due while another is in flight joins it, one fetched since the last is reused.
+  const Scheduler::Attachment attachment(
+      scheduler, id, poll_now ? std::nullopt : std::optional<time_point>(started));
+  time_point fresh_since = started;
+  // A run just created is never done: the first poll comes when the scheduler expects it to be.
+  milliseconds pause(0);
+  if (!poll_now) {
+    pause = scheduler.first_poll_delay(first_interval, max_interval);
+    interval = next_interval(interval, max_interval);
+  }
+  for (;;) {
+    if (pause.count() > 0) {
+      time_point next = clock.now() + pause;
+      if (deadline && next > *deadline) next = *deadline;
+      if (!clock.sleep_until(next, options.cancel)) throw cancelled_error();
+    }
+    if (options.cancel != nullptr && options.cancel->cancelled()) throw cancelled_error();
+    if (deadline && clock.now() >= *deadline) throw deadline_error();
+
+    const time_point asked = clock.now();
+    Run run;
+    try {
+      run = scheduler.poll(attachment, fresh_since, deadline, options.cancel);
+    } catch (const CancelledError&) {
+      throw cancelled_error();
+    } catch (const TimeoutError& e) {
+      if (deadline && clock.now() >= *deadline) throw deadline_error();
+      throw wait_request_timeout(e, id);
+    }
+    fresh_since = asked + time_point::duration(1);
+    if (run.status_text != last_status) {
+      last_status = run.status_text;
+      if (options.on_update) options.on_update(run);
+    }
+    if (run.status == RunStatus::Succeeded) return run;
+    if (run.status == RunStatus::Failed) throw RunFailedError(std::move(run));
+    pause = interval;
+    interval = next_interval(interval, max_interval);
+  }
+}
+
+}  // namespace runbase::detail
