@@ -1,0 +1,192 @@
+#include "batch_run.hpp"
+
+#include <cmath>
+#include <limits>
+#include <utility>
+
+#include "create_request.hpp"
+#include "runbase/errors.hpp"
+#include "sync_wait.hpp"
+
+namespace runbase::detail {
+
+namespace {
+
+using std::chrono::milliseconds;
+using time_point = Clock::time_point;
+
+// A create error that every later create of the batch would get too: the key, the balance, the
+// quota or the spend limit. The items not yet created get it without sending anything.
+bool repeats_for_every_create(const std::exception_ptr& error) {
+  return holds<AuthenticationError>(error) || holds<PermissionDeniedError>(error) ||
+         holds<InsufficientCreditsError>(error) || holds<UsageExceededError>(error) ||
+         holds<ValidationError>(error);
+}
+
+}  // namespace
+
+std::size_t batch_in_flight_limit(int max_in_flight, const RateLimit& rate_limit,
+                                  milliseconds expected) {
+  if (max_in_flight > 0) return static_cast<std::size_t>(max_in_flight);
+  if (rate_limit.requests <= 0 || rate_limit.per.count() <= 0) {
+    return std::numeric_limits<std::size_t>::max();
+  }
+  // Enough runs in flight that the budget never idles: a window's worth of creates, plus those
+  // created while earlier ones run (each run lasts about `expected`). Fewer would leave requests
+  // unused; many more would only delay every run's first poll behind creates.
+  const double requests = static_cast<double>(rate_limit.requests);
+  const double expected_ms = static_cast<double>(expected.count());
+  const double window = static_cast<double>(rate_limit.per.count());
+  return static_cast<std::size_t>(requests + std::ceil(requests * expected_ms / window));
+}
+
+BatchRun::BatchRun(ApiCaller& api, Scheduler& scheduler, const std::vector<GptImage1Input>& inputs,
+                   const BatchOptions& options)
+    : api_(api),
+      scheduler_(scheduler),
+      clock_(scheduler.clock()),
+      inputs_(inputs),
+      options_(options),
+      total_(inputs.size()),
+      results_(total_),
+      items_(total_) {}
+
+BatchRun::~BatchRun() {
+  for (const Item& item : items_) {
+    if (item.state == State::Active && item.watch != 0) scheduler_.unwatch(item.watch);
+  }
+}
+
+std::vector<BatchResult> BatchRun::run() {
+  if (total_ == 0) return std::move(results_);
+  if (!options_.journal.empty()) journal_.emplace(options_.journal);
+  const CancellationToken* cancel = options_.wait.cancel;
+  inbox_ = std::make_shared<BatchInbox>(cancel);
+
+  while (done_ < total_) {
+    for (BatchInbox::Event& event : inbox_->take(false)) handle(event);
+    if (done_ >= total_) break;
+    if (cancel != nullptr && cancel->cancelled()) {
+      cancel_all();
+      break;
+    }
+    // Asked each time: the estimate of how long runs take moves as runs finish.
+    if (next_ < total_ && active_ < batch_in_flight_limit(options_.max_in_flight, api_.rate_limit(),
+                                                          scheduler_.expected_duration())) {
+      start_item(next_++);
+      continue;
+    }
+    for (BatchInbox::Event& event : inbox_->take(true)) handle(event);
+  }
+  return std::move(results_);
+}
+
+void BatchRun::finish_item(std::size_t index, std::optional<Run> run, std::exception_ptr error) {
+  Item& item = items_[index];
+  if (item.state == State::Active) --active_;
+  item.state = State::Done;
+  if (run) {
+    results_[index].run = std::move(run);
+  } else {
+    results_[index].error = std::move(error);
+  }
+  ++done_;
+  if (options_.on_progress) options_.on_progress(done_, total_);
+}
+
+void BatchRun::handle(BatchInbox::Event& event) {
+  Item& item = items_[event.index];
+  if (item.state != State::Active) return;  // already ended here (cancelled)
+  if (event.final) {
+    item.watch = 0;
+    finish_item(event.index, std::move(event.run), std::move(event.error));
+    return;
+  }
+  if (event.seq <= item.seq) return;  // stale
+  item.seq = event.seq;
+  if (options_.wait.on_update) options_.wait.on_update(*event.run);
+}
+
+void BatchRun::start_watch(std::size_t index, std::string run_id, time_point started,
+                           std::optional<time_point> deadline, bool created,
+                           std::string last_status) {
+  const WaitOptions& wait = options_.wait;
+  Item& item = items_[index];
+  item.run_id = run_id;
+  item.state = State::Active;
+  ++active_;
+  Scheduler::Watch spec;
+  spec.run_id = std::move(run_id);
+  spec.poll_interval = wait.poll_interval;
+  spec.max_poll_interval = wait.max_poll_interval;
+  spec.deadline = deadline;
+  spec.started = started;
+  if (created) spec.created_at = clock_.now();
+  spec.last_status = std::move(last_status);
+  // The batch's token is watched here, by this thread: the timer need not look at it.
+  item.watch = scheduler_.watch(std::move(spec), inbox_, index);
+}
+
+void BatchRun::start_item(std::size_t index) {
+  const WaitOptions& wait = options_.wait;
+  const time_point started = clock_.now();
+  const auto deadline = deadline_after(clock_, wait.timeout);
+  CreateRequest request;
+  try {
+    request = make_create_request(inputs_[index]);
+  } catch (...) {
+    finish_item(index, std::nullopt, std::current_exception());
+    return;
+  }
+  std::string digest;
+  if (journal_) {
+    digest = input_digest(create_body(request));
+    if (std::optional<std::string> recorded = journal_->find(index, digest)) {
+      // Made (and paid for) by an earlier run of this batch: wait for it, never create again.
+      start_watch(index, std::move(*recorded), started, deadline, false, std::string());
+      return;
+    }
+  }
+  if (repeat_error_) {
+    finish_item(index, std::nullopt, repeat_error_);
+    return;
+  }
+  Run created;
+  try {
+    created = api_.create(request, std::nullopt);
+  } catch (...) {
+    std::exception_ptr error = std::current_exception();
+    if (repeats_for_every_create(error)) repeat_error_ = error;
+    finish_item(index, std::nullopt, std::move(error));
+    return;
+  }
+  // On record before anything waits on it: a batch that dies here can still be resumed.
+  if (journal_) journal_->record(index, digest, created.id);
+  if (wait.on_update) wait.on_update(created);
+  if (created.status == RunStatus::Succeeded) {
+    finish_item(index, std::move(created), nullptr);
+  } else if (created.status == RunStatus::Failed) {
+    finish_item(index, std::nullopt, std::make_exception_ptr(RunFailedError(std::move(created))));
+  } else {
+    const std::string status = created.status_text;
+    start_watch(index, std::move(created.id), started, deadline, true, status);
+  }
+}
+
+void BatchRun::cancel_all() {
+  for (std::size_t index = 0; index < total_; ++index) {
+    Item& item = items_[index];
+    if (item.state == State::Active) {
+      scheduler_.unwatch(item.watch);
+      item.watch = 0;
+      finish_item(index, std::nullopt, std::make_exception_ptr(wait_cancelled_error(item.run_id)));
+    } else if (item.state == State::NotStarted) {
+      finish_item(index, std::nullopt,
+                  std::make_exception_ptr(CancelledError(
+                      "The batch was cancelled before item " + std::to_string(index) +
+                      " was created; nothing was sent for it.")));
+    }
+  }
+}
+
+}  // namespace runbase::detail

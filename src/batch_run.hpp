@@ -1,0 +1,86 @@
+#ifndef RUNBASE_SRC_BATCH_RUN_HPP
+#define RUNBASE_SRC_BATCH_RUN_HPP
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "api_caller.hpp"
+#include "batch_journal.hpp"
+#include "clock.hpp"
+#include "runbase/models.hpp"
+#include "runbase/options.hpp"
+#include "scheduler.hpp"
+#include "wait_sinks.hpp"
+
+namespace runbase::detail {
+
+/// How many runs a batch keeps created but unfinished: `max_in_flight` when set, else as many as
+/// keep `rate_limit` busy while runs last about `expected` (no limit when the budget is off).
+std::size_t batch_in_flight_limit(int max_in_flight, const RateLimit& rate_limit,
+                                  std::chrono::milliseconds expected);
+
+/// One `Client::generate_batch`: creates the items on the calling thread, as many in flight as
+/// `batch_in_flight_limit` allows, and has the Scheduler watch each run, its reports coming back
+/// through a `BatchInbox` to this thread. With a journal, every run created is on record before
+/// it is waited on, and an item recorded by an earlier run of the batch is waited on, never
+/// created again. A create error that would repeat for every item ends the items not yet created
+/// without sending anything.
+///
+/// Thread safety: none; one thread runs it, once. Its callbacks (`on_update`, `on_progress`) are
+/// called on that thread.
+class BatchRun {
+ public:
+  BatchRun(ApiCaller& api, Scheduler& scheduler, const std::vector<GptImage1Input>& inputs,
+           const BatchOptions& options);
+  /// If a callback threw, the batch ended there: stops watching what it left running.
+  ~BatchRun();
+  BatchRun(const BatchRun&) = delete;
+  BatchRun& operator=(const BatchRun&) = delete;
+
+  /// Runs the batch to its end; one result per input, in input order. Throws only for the batch
+  /// as a whole (a journal that cannot be read or written) or what a callback throws.
+  std::vector<BatchResult> run();
+
+ private:
+  enum class State { NotStarted, Active, Done };
+  struct Item {
+    State state = State::NotStarted;
+    Scheduler::WatchId watch = 0;
+    std::string run_id;
+    std::uint64_t seq = 0;
+  };
+
+  void start_item(std::size_t index);
+  void start_watch(std::size_t index, std::string run_id, Clock::time_point started,
+                   std::optional<Clock::time_point> deadline, bool created,
+                   std::string last_status);
+  void finish_item(std::size_t index, std::optional<Run> run, std::exception_ptr error);
+  void handle(BatchInbox::Event& event);
+  /// The batch's token fired: every item not finished ends, watched or not yet created.
+  void cancel_all();
+
+  ApiCaller& api_;
+  Scheduler& scheduler_;
+  Clock& clock_;
+  const std::vector<GptImage1Input>& inputs_;
+  const BatchOptions& options_;
+  const std::size_t total_;
+  std::vector<BatchResult> results_;
+  std::vector<Item> items_;
+  std::optional<BatchJournal> journal_;
+  std::shared_ptr<BatchInbox> inbox_;
+  std::size_t next_ = 0;             // the next item to start
+  std::size_t done_ = 0;             // items finished, either way
+  std::size_t active_ = 0;           // items created (or resumed) and not finished
+  std::exception_ptr repeat_error_;  // a create error every later create would get too
+};
+
+}  // namespace runbase::detail
+
+#endif  // RUNBASE_SRC_BATCH_RUN_HPP

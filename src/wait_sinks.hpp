@@ -1,0 +1,72 @@
+#ifndef RUNBASE_SRC_WAIT_SINKS_HPP
+#define RUNBASE_SRC_WAIT_SINKS_HPP
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <optional>
+
+#include "cancellation_state.hpp"
+#include "runbase/cancellation.hpp"
+#include "runbase/run.hpp"
+#include "scheduler.hpp"
+
+namespace runbase::detail {
+
+/// Completes a generate_async future. on_update calls are serialized and never follow the end.
+///
+/// Thread safety: safe from many threads.
+class AsyncSink final : public WaitSink {
+ public:
+  explicit AsyncSink(std::function<void(const Run&)> on_update);
+
+  std::future<Run> future() { return promise_.get_future(); }
+
+  void update(std::size_t tag, std::uint64_t seq, const Run& run) override;
+  void finish(std::size_t tag, std::optional<Run> run, std::exception_ptr error) override;
+
+ private:
+  std::function<void(const Run&)> on_update_;
+  std::mutex mutex_;
+  std::promise<Run> promise_;
+  std::uint64_t seq_ = 0;
+  bool done_ = false;
+};
+
+/// What the Scheduler reports on a batch's runs, queued for the thread running the batch. It
+/// sleeps on the batch's cancellation token (or a private one), so cancel() wakes it too.
+///
+/// Thread safety: `update` and `finish` from any thread; `take` from the batch's thread.
+class BatchInbox final : public WaitSink {
+ public:
+  struct Event {
+    std::size_t index = 0;
+    bool final = false;
+    std::uint64_t seq = 0;
+    std::optional<Run> run;
+    std::exception_ptr error;
+  };
+
+  explicit BatchInbox(const CancellationToken* cancel);
+
+  void update(std::size_t index, std::uint64_t seq, const Run& run) override;
+  void finish(std::size_t index, std::optional<Run> run, std::exception_ptr error) override;
+
+  /// The events so far; with `block`, first waits for one (or for the cancellation).
+  std::deque<Event> take(bool block);
+
+ private:
+  void push(Event event);
+
+  std::shared_ptr<CancellationState> wake_;
+  std::deque<Event> events_;  // guarded by wake_->mutex
+};
+
+}  // namespace runbase::detail
+
+#endif  // RUNBASE_SRC_WAIT_SINKS_HPP
