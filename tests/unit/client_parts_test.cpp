@@ -1,0 +1,263 @@
+// The parts a Client is made of, each on its own: the create request, the spend ledger, the API
+// caller's request builders and response readers, the downloader's file naming and the batch's
+// in-flight limit. The Client as a whole is client_test.cpp's.
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <limits>
+#include <string>
+
+#include "api_caller.hpp"
+#include "batch_journal.hpp"
+#include "batch_run.hpp"
+#include "create_request.hpp"
+#include "downloader.hpp"
+#include "json_codec.hpp"
+#include "runbase/runbase.hpp"
+#include "spend_ledger.hpp"
+#include "unit/support/test_client.hpp"
+
+namespace runbase {
+namespace {
+
+using test::expect_throws;
+using test::kTestBaseUrl;
+using test::kTestKey;
+using test::ms;
+using test::run_json;
+using ::testing::HasSubstr;
+using ::testing::Pair;
+using ::testing::UnorderedElementsAre;
+
+Run run_with(std::string id, RunStatus status, std::int64_t cost) {
+  Run run;
+  run.id = std::move(id);
+  run.status = status;
+  run.status_text = std::string(to_string(status));
+  run.cost_usd_micros = cost;
+  return run;
+}
+
+// --- CreateRequest ------------------------------------------------------------------------
+
+TEST(CreateRequestTest, TypedBodyIsTheOneEncodeCreateRequestMakes) {
+  // Byte for byte: a batch journal's digests are of this body, so journals written before the
+  // single create path must still match.
+  GptImage1Input input{"a fox \xC3\xA9t\xC3\xA9",
+                       AspectRatio::Portrait,
+                       {"https://example.com/a.png", "https://example.com/b.png"}};
+  const detail::CreateRequest request = detail::make_create_request(input);
+  EXPECT_EQ(request.model, "openai/gpt-image-1");
+  EXPECT_EQ(detail::create_body(request), detail::encode_create_request(input));
+  EXPECT_EQ(detail::input_digest(detail::create_body(request)),
+            detail::input_digest(detail::encode_create_request(input)));
+
+  GptImage1Input bare{"plain", std::nullopt, {}};
+  EXPECT_EQ(detail::create_body(detail::make_create_request(bare)),
+            detail::encode_create_request(bare));
+}
+
+TEST(CreateRequestTest, TypedInputIsValidatedFirst) {
+  const auto error = expect_throws<ValidationError>([] {
+    detail::make_create_request(GptImage1Input{"", std::nullopt, {}});
+  });
+  ASSERT_TRUE(error);
+  EXPECT_THAT(error->what(), HasSubstr("prompt"));
+}
+
+TEST(CreateRequestTest, RawBodyIsCheckedWhenEncoded) {
+  const detail::CreateRequest raw{"acme/model", R"({"size": 3})"};
+  EXPECT_EQ(detail::create_body(raw),
+            detail::encode_create_request("acme/model", R"({"size": 3})"));
+  expect_throws<ValidationError>([] { detail::create_body({"acme/model", "[1, 2]"}); });
+  expect_throws<ValidationError>([] { detail::create_body({"", "{}"}); });
+}
+
+// --- SpendLedger --------------------------------------------------------------------------
+
+TEST(SpendLedgerTest, NegativeLimitIsRefused) {
+  const auto error = expect_throws<ValidationError>([] { detail::SpendLedger ledger(-1); });
+  ASSERT_TRUE(error);
+  EXPECT_STREQ(error->what(),
+               "ClientOptions::spend_limit_usd_micros is negative (-1): use 0 for no limit.");
+}
+
+TEST(SpendLedgerTest, SettledRunIsSpentAndItsFailureRefunded) {
+  detail::SpendLedger ledger(0);
+  ledger.reserve().settle(run_with("run_1", RunStatus::Pending, 50000));
+  EXPECT_EQ(ledger.spent(), 50000);
+  EXPECT_EQ(ledger.last_run_cost(), 50000);
+  ledger.note_refund(run_with("run_1", RunStatus::Processing, 50000));  // not finished: kept
+  EXPECT_EQ(ledger.spent(), 50000);
+  ledger.note_refund(run_with("run_1", RunStatus::Failed, 50000));
+  EXPECT_EQ(ledger.spent(), 0);
+  ledger.note_refund(run_with("run_1", RunStatus::Failed, 50000));  // once only
+  EXPECT_EQ(ledger.spent(), 0);
+}
+
+TEST(SpendLedgerTest, RunFailedAtOnceCostsNothing) {
+  detail::SpendLedger ledger(0);
+  ledger.reserve().settle(run_with("run_1", RunStatus::Failed, 50000));
+  EXPECT_EQ(ledger.spent(), 0);
+  EXPECT_EQ(ledger.last_run_cost(), 50000);  // still what the next run is expected to cost
+}
+
+TEST(SpendLedgerTest, UnsettledReservationGivesItsShareBack) {
+  detail::SpendLedger ledger(100000);
+  ledger.reserve().settle(run_with("run_1", RunStatus::Pending, 50000));
+  {
+    detail::SpendLedger::Reservation held = ledger.reserve();  // 50000 spent + 50000 held
+    const auto error = expect_throws<SpendLimitError>([&] { ledger.reserve(); });
+    ASSERT_TRUE(error);
+    EXPECT_THAT(error->what(), HasSubstr("(and 50000 more for creates in flight)"));
+    EXPECT_EQ(error->committed_usd_micros(), 100000);
+  }  // the create threw: its share is free again
+  detail::SpendLedger::Reservation again = ledger.reserve();
+  again.settle(run_with("run_2", RunStatus::Pending, 50000));
+  EXPECT_EQ(ledger.spent(), 100000);
+}
+
+TEST(SpendLedgerTest, MovedReservationSettlesOnce) {
+  detail::SpendLedger ledger(50000);
+  ledger.reserve().settle(run_with("run_1", RunStatus::Failed, 50000));  // learns the cost
+  {
+    detail::SpendLedger::Reservation first = ledger.reserve();
+    detail::SpendLedger::Reservation second(std::move(first));
+  }
+  // Had the share been given back twice, the ledger would think 50000 more was free.
+  detail::SpendLedger::Reservation held = ledger.reserve();
+  expect_throws<SpendLimitError>([&] { ledger.reserve(); });
+}
+
+// --- ApiCaller ----------------------------------------------------------------------------
+
+class ApiCallerTest : public ::testing::Test {
+ protected:
+  detail::ApiCaller::Config config() {
+    detail::ApiCaller::Config config;
+    config.api_key = std::string(kTestKey);
+    config.base_url = std::string(kTestBaseUrl);
+    config.user_agent = "runbase-cpp/test";
+    config.rate_limit.requests = 0;
+    config.transport = harness_.transport;
+    config.clock = harness_.clock;
+    config.logger = harness_.options().logger;
+    config.unit_random = [] { return 0.5; };
+    return config;
+  }
+
+  test::Harness harness_;
+  detail::SpendLedger ledger_{0};
+};
+
+TEST_F(ApiCallerTest, CreateRequestIsBuiltWithoutSending) {
+  detail::ApiCaller api(config(), ledger_);
+  const HttpRequest request = api.create_request({"acme/model", R"({"a":1})"});
+  EXPECT_EQ(request.method, "POST");
+  EXPECT_EQ(request.url, std::string(kTestBaseUrl) + "/runs");
+  EXPECT_EQ(request.body, R"({"input":{"a":1},"model":"acme/model"})");
+  EXPECT_EQ(request.max_response_bytes, std::size_t{16} * 1024 * 1024);
+  EXPECT_FALSE(request.follow_redirects);
+  EXPECT_THAT(request.headers,
+              UnorderedElementsAre(Pair("Authorization", "Bearer " + std::string(kTestKey)),
+                                   Pair("Accept", "application/json"),
+                                   Pair("User-Agent", "runbase-cpp/test"),
+                                   Pair("Content-Type", "application/json")));
+  EXPECT_EQ(harness_.transport->count(), 0u);
+}
+
+TEST_F(ApiCallerTest, GetRequestEncodesTheIdAndRefusesAnEmptyOne) {
+  detail::ApiCaller api(config(), ledger_);
+  const HttpRequest request = api.get_request("run/1 2");
+  EXPECT_EQ(request.method, "GET");
+  EXPECT_EQ(request.url, std::string(kTestBaseUrl) + "/runs/run%2F1%202");
+  EXPECT_TRUE(request.body.empty());
+  EXPECT_EQ(request.headers.size(), 3u);  // no Content-Type without a body
+  expect_throws<ValidationError>([&] { api.get_request(""); });
+}
+
+TEST_F(ApiCallerTest, ReadersParseLogAndRefund) {
+  detail::ApiCaller api(config(), ledger_);
+  const runbase::Run created =
+      api.read_created(HttpResponse{201, {}, run_json("run_1", "pending")}, "acme/model");
+  EXPECT_EQ(created.id, "run_1");
+  EXPECT_EQ(harness_.log_count(LogLevel::Info), 1u);
+  EXPECT_THAT(harness_.logs().back().second,
+              HasSubstr("Created run run_1 (acme/model, 50000 micro-USD)."));
+
+  // The driver settles: a reader never touches the spend.
+  ledger_.reserve().settle(created);
+  ASSERT_EQ(ledger_.spent(), 50000);
+  const runbase::Run failed =
+      api.read_run(HttpResponse{200, {}, run_json("run_1", "failed")}, "run_1");
+  EXPECT_EQ(failed.status, RunStatus::Failed);
+  EXPECT_EQ(ledger_.spent(), 0);
+
+  api.read_run(HttpResponse{200, {}, run_json("run_2", "queued")}, "run_2");
+  api.read_run(HttpResponse{200, {}, run_json("run_2", "queued")}, "run_2");
+  EXPECT_EQ(harness_.log_count(LogLevel::Warning), 1u);  // an unknown status, logged once
+  expect_throws<ProtocolError>([&] { api.read_run(HttpResponse{200, {}, "<html>"}, "run_3"); });
+}
+
+TEST_F(ApiCallerTest, BlockingCreateReservesAndSettles) {
+  harness_.transport->reply(201, run_json("run_1", "pending"));
+  detail::ApiCaller api(config(), ledger_);
+  const runbase::Run run = api.create({"acme/model", "{}"}, std::nullopt);
+  EXPECT_EQ(run.id, "run_1");
+  EXPECT_EQ(ledger_.spent(), 50000);
+  EXPECT_EQ(harness_.transport->count(), 1u);
+}
+
+TEST_F(ApiCallerTest, BlockingCreateOfABadRawInputSendsNothing) {
+  detail::ApiCaller api(config(), ledger_);
+  expect_throws<ValidationError>([&] { api.create({"acme/model", "nope"}, std::nullopt); });
+  EXPECT_EQ(harness_.transport->count(), 0u);
+}
+
+TEST_F(ApiCallerTest, ExposesWhatAnotherDriverNeeds) {
+  detail::ApiCaller::Config settings = config();
+  settings.retry.max_retries = 5;
+  settings.request_timeout = ms(1234);
+  settings.rate_limit = RateLimit{7, ms(1000)};
+  detail::ApiCaller api(settings, ledger_);
+  EXPECT_EQ(api.retry_policy().max_retries, 5);
+  EXPECT_EQ(api.request_timeout(), ms(1234));
+  EXPECT_EQ(api.rate_limit().requests, 7);
+  ASSERT_NE(api.limiter(), nullptr);
+  EXPECT_EQ(api.clock(), harness_.clock);
+  EXPECT_EQ(&api.ledger(), &ledger_);
+  EXPECT_TRUE(api.logging());
+  api.log(LogLevel::Debug, "hello");
+  EXPECT_EQ(harness_.logs().back().second, "hello");
+}
+
+// --- Downloader naming --------------------------------------------------------------------
+
+TEST(DownloaderTest, ExtensionFromContentTypeThenUrl) {
+  EXPECT_EQ(detail::extension_for("image/PNG; charset=binary", "https://cdn/x"), "png");
+  EXPECT_EQ(detail::extension_for(" image/jpeg ", "https://cdn/x.png"), "jpg");
+  EXPECT_EQ(detail::extension_for("application/octet-stream", "https://cdn/a/x.webp?sig=1"),
+            "webp");
+  EXPECT_EQ(detail::extension_for("", "https://cdn/x.toolong"), "bin");
+  EXPECT_EQ(detail::extension_for("", "https://cdn/x.p-g"), "bin");
+  EXPECT_EQ(detail::extension_for("", "https://cdn/x"), "bin");
+}
+
+TEST(DownloaderTest, FileStemKeepsOnlySafeCharacters) {
+  EXPECT_EQ(detail::file_stem("run_a-1.b"), "run_a-1.b");
+  EXPECT_EQ(detail::file_stem("../run/1 x"), ".._run_1_x");
+}
+
+// --- Batch in-flight limit ----------------------------------------------------------------
+
+TEST(BatchRunTest, InFlightLimitFollowsTheRateBudget) {
+  EXPECT_EQ(detail::batch_in_flight_limit(3, RateLimit{20, ms(10000)}, ms(4000)), 3u);
+  EXPECT_EQ(detail::batch_in_flight_limit(0, RateLimit{0, ms(10000)}, ms(4000)),
+            std::numeric_limits<std::size_t>::max());
+  // A window's worth of creates plus those made while runs of 4 s go on: 20 + ceil(20 * 0.4).
+  EXPECT_EQ(detail::batch_in_flight_limit(0, RateLimit{20, ms(10000)}, ms(4000)), 28u);
+}
+
+}  // namespace
+}  // namespace runbase
