@@ -57,15 +57,19 @@ RateLimiter::Permit RateLimiter::acquire(std::optional<Clock::time_point> deadli
       wake = *blocked;
     }
     if (deadline && wake > *deadline) {
-      throw TimeoutError("The rate budget (" + std::to_string(limit_.requests) + " requests per " +
-                         std::to_string(limit_.per.count()) +
-                         " ms) allows no further request before the deadline; raise the timeout "
-                         "or send fewer requests.");
+      throw deadline_error();
     }
     if (!clock_->sleep_until(wake, cancel)) {
       throw CancelledError("Cancelled while waiting for the rate budget.");
     }
   }
+}
+
+TimeoutError RateLimiter::deadline_error() const {
+  return TimeoutError("The rate budget (" + std::to_string(limit_.requests) + " requests per " +
+                      std::to_string(limit_.per.count()) +
+                      " ms) allows no further request before the deadline; raise the timeout or "
+                      "send fewer requests.");
 }
 
 std::optional<RateLimiter::Permit> RateLimiter::try_acquire(Priority priority,

@@ -7,6 +7,7 @@
 
 #include "clock.hpp"
 #include "rate_window.hpp"
+#include "runbase/errors.hpp"
 #include "runbase/options.hpp"
 
 namespace runbase::detail {
@@ -76,6 +77,8 @@ class RateLimiter {
   void pause_until(Clock::time_point until);
 
   bool enabled() const noexcept { return limit_.requests > 0; }
+  /// What a request gets when the budget allows it nothing before its deadline.
+  TimeoutError deadline_error() const;
 
  private:
   void release() noexcept;

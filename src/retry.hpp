@@ -66,6 +66,16 @@ class RequestExecutor {
                                  std::optional<Clock::time_point> deadline,
                                  const CancellationToken* cancel, int attempt);
 
+  /// What both drivers (this and the event loop's `AsyncRetryLoop`) do after an attempt that
+  /// started at `started` ended with `response` or `error` (a transport exception): log the
+  /// exchange, turn an error status into its exception (into `error`), decide with
+  /// `decide_retry`, hold the rate budget after a 429, and announce a retry.
+  RetryDecision assess(const HttpRequest& request, RequestKind kind, int attempt,
+                       std::optional<Clock::time_point> deadline,
+                       const std::optional<HttpResponse>& response, std::exception_ptr& error,
+                       Clock::time_point started);
+
+  const Config& config() const noexcept { return config_; }
   Clock& clock() const noexcept { return *config_.clock; }
   void log(LogLevel level, std::string_view line) const;
   bool logging() const noexcept { return static_cast<bool>(config_.logger); }
@@ -75,7 +85,6 @@ class RequestExecutor {
                    const CancellationToken* cancel, const std::filesystem::path* file,
                    int first_attempt, bool defer);
   double random_unit();
-  std::string display_path(const std::string& url) const;
 
   Config config_;
 };
