@@ -48,8 +48,11 @@ HttpRequest ApiCaller::create_request(const CreateRequest& request) const {
   return http;
 }
 
-Run ApiCaller::read_created(HttpResponse response, std::string_view model) {
+Run ApiCaller::read_created(HttpResponse response, std::string_view model,
+                            SpendLedger::Reservation& reservation) {
   Run run = parse_run(std::move(response.body), "POST /runs");
+  // Settled before the log line, so a logger that reads spent_usd_micros sees this run.
+  reservation.settle(run);
   log_created(run, model);
   return run;
 }
@@ -84,20 +87,13 @@ Run ApiCaller::create(const CreateRequest& request, std::optional<Clock::time_po
   SpendLedger::Reservation reservation = ledger_->reserve();  // refuses before anything is sent
   HttpResponse response =
       executor_.execute(std::move(http), RequestKind::Create, deadline, nullptr);
-  Run run = parse_run(std::move(response.body), "POST /runs");
-  // Settled before the log line, so a logger that reads spent_usd_micros sees this run.
-  reservation.settle(run);
-  log_created(run, request.model);
-  return run;
+  return read_created(std::move(response), request.model, reservation);
 }
 
 Run ApiCaller::get(std::string_view run_id, std::optional<Clock::time_point> deadline,
-                   const CancellationToken* cancel, std::optional<int> deferred_attempt) {
+                   const CancellationToken* cancel) {
   HttpRequest http = get_request(run_id);
-  HttpResponse response =
-      deferred_attempt ? executor_.execute_deferring(std::move(http), RequestKind::Read, deadline,
-                                                     cancel, *deferred_attempt)
-                       : executor_.execute(std::move(http), RequestKind::Read, deadline, cancel);
+  HttpResponse response = executor_.execute(std::move(http), RequestKind::Read, deadline, cancel);
   return read_run(std::move(response), run_id);
 }
 

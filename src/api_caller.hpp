@@ -53,9 +53,10 @@ class ApiCaller {
 
   /// `POST /runs`. Throws ValidationError when the request is not one (create_request.hpp).
   HttpRequest create_request(const CreateRequest& request) const;
-  /// Reads a 2xx reply to `create_request` and logs the "Created run ..." line. Spend is the
-  /// driver's: reserve before sending, settle with the run.
-  Run read_created(HttpResponse response, std::string_view model);
+  /// Reads a 2xx reply to `create_request`, settles `reservation` (reserved before sending) with
+  /// the run, and logs the "Created run ..." line.
+  Run read_created(HttpResponse response, std::string_view model,
+                   SpendLedger::Reservation& reservation);
   /// `GET /runs/<id>`, the id percent-encoded. Throws ValidationError when `run_id` is empty.
   HttpRequest get_request(std::string_view run_id) const;
   /// Reads a 2xx reply to `get_request`: an unknown status is logged once, a failed run that
@@ -68,10 +69,11 @@ class ApiCaller {
   /// request timeout end by then too. Not cancellable: a create cut off mid-flight may still
   /// have made the run. Refuses (SpendLimitError) before anything is sent.
   Run create(const CreateRequest& request, std::optional<Clock::time_point> deadline);
-  /// `GET /runs/<id>` on this thread. With `deferred_attempt` (the Scheduler's worker), that
-  /// attempt only: a retry's back-off is thrown as `RetryLater` instead of slept through.
+  /// `GET /runs/<id>` on this thread.
   Run get(std::string_view run_id, std::optional<Clock::time_point> deadline,
-          const CancellationToken* cancel, std::optional<int> deferred_attempt = std::nullopt);
+          const CancellationToken* cancel);
+  /// The configuration of this caller's blocking driver, for the event loop's driver.
+  const RequestExecutor::Config& executor_config() const noexcept { return executor_.config(); }
 
   // --- what another driver needs ------------------------------------------------------------
 

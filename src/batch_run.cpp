@@ -40,10 +40,11 @@ std::size_t batch_in_flight_limit(int max_in_flight, const RateLimit& rate_limit
   return static_cast<std::size_t>(requests + std::ceil(requests * expected_ms / window));
 }
 
-BatchRun::BatchRun(ApiCaller& api, Scheduler& scheduler, const std::vector<GptImage1Input>& inputs,
-                   const BatchOptions& options)
+BatchRun::BatchRun(ApiCaller& api, Scheduler& scheduler, CreateAsync create,
+                   const std::vector<GptImage1Input>& inputs, const BatchOptions& options)
     : api_(api),
       scheduler_(scheduler),
+      create_(std::move(create)),
       clock_(scheduler.clock()),
       inputs_(inputs),
       options_(options),
@@ -66,13 +67,17 @@ std::vector<BatchResult> BatchRun::run() {
   while (done_ < total_) {
     for (BatchInbox::Event& event : inbox_->take(false)) handle(event);
     if (done_ >= total_) break;
-    if (cancel != nullptr && cancel->cancelled()) {
-      cancel_all();
-      break;
+    if (cancel != nullptr && cancel->cancelled() && !cancelled_) cancel_all();
+    if (cancelled_) {
+      // Creates already sent end first, so that every run made is reported with its id.
+      if (creating_ == 0) break;
+      for (BatchInbox::Event& event : inbox_->take(true, false)) handle(event);
+      continue;
     }
     // Asked each time: the estimate of how long runs take moves as runs finish.
-    if (next_ < total_ && active_ < batch_in_flight_limit(options_.max_in_flight, api_.rate_limit(),
-                                                          scheduler_.expected_duration())) {
+    if (next_ < total_ &&
+        active_ + creating_ < batch_in_flight_limit(options_.max_in_flight, api_.rate_limit(),
+                                                    scheduler_.expected_duration())) {
       start_item(next_++);
       continue;
     }
@@ -96,6 +101,10 @@ void BatchRun::finish_item(std::size_t index, std::optional<Run> run, std::excep
 
 void BatchRun::handle(BatchInbox::Event& event) {
   Item& item = items_[event.index];
+  if (event.created) {
+    on_created(event.index, std::move(event.run), std::move(event.error));
+    return;
+  }
   if (item.state != State::Active) return;  // already ended here (cancelled)
   if (event.final) {
     item.watch = 0;
@@ -151,29 +160,45 @@ void BatchRun::start_item(std::size_t index) {
     finish_item(index, std::nullopt, repeat_error_);
     return;
   }
-  Run created;
-  try {
-    created = api_.create(request, std::nullopt);
-  } catch (...) {
-    std::exception_ptr error = std::current_exception();
+  Item& item = items_[index];
+  item.state = State::Creating;
+  item.started = started;
+  item.deadline = deadline;
+  item.digest = std::move(digest);
+  ++creating_;
+  create_(std::move(request),
+          [inbox = inbox_, index](std::optional<Run> run, std::exception_ptr error) {
+            inbox->created(index, std::move(run), std::move(error));
+          });
+}
+
+void BatchRun::on_created(std::size_t index, std::optional<Run> run, std::exception_ptr error) {
+  Item& item = items_[index];
+  --creating_;
+  if (!run) {
     if (repeats_for_every_create(error)) repeat_error_ = error;
     finish_item(index, std::nullopt, std::move(error));
     return;
   }
+  Run created = std::move(*run);
   // On record before anything waits on it: a batch that dies here can still be resumed.
-  if (journal_) journal_->record(index, digest, created.id);
-  if (wait.on_update) wait.on_update(created);
-  if (created.status == RunStatus::Succeeded) {
+  if (journal_) journal_->record(index, item.digest, created.id);
+  if (options_.wait.on_update) options_.wait.on_update(created);
+  if (cancelled_) {
+    // Made while the batch was being cancelled: reported with its id, not waited on.
+    finish_item(index, std::nullopt, std::make_exception_ptr(wait_cancelled_error(created.id)));
+  } else if (created.status == RunStatus::Succeeded) {
     finish_item(index, std::move(created), nullptr);
   } else if (created.status == RunStatus::Failed) {
     finish_item(index, std::nullopt, std::make_exception_ptr(RunFailedError(std::move(created))));
   } else {
     const std::string status = created.status_text;
-    start_watch(index, std::move(created.id), started, deadline, true, status);
+    start_watch(index, std::move(created.id), item.started, item.deadline, true, status);
   }
 }
 
 void BatchRun::cancel_all() {
+  cancelled_ = true;
   for (std::size_t index = 0; index < total_; ++index) {
     Item& item = items_[index];
     if (item.state == State::Active) {

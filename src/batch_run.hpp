@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -25,19 +26,24 @@ namespace runbase::detail {
 std::size_t batch_in_flight_limit(int max_in_flight, const RateLimit& rate_limit,
                                   std::chrono::milliseconds expected);
 
-/// One `Client::generate_batch`: creates the items on the calling thread, as many in flight as
-/// `batch_in_flight_limit` allows, and has the Scheduler watch each run, its reports coming back
-/// through a `BatchInbox` to this thread. With a journal, every run created is on record before
-/// it is waited on, and an item recorded by an earlier run of the batch is waited on, never
-/// created again. A create error that would repeat for every item ends the items not yet created
-/// without sending anything.
+/// One `Client::generate_batch`: has the items created by the Client's event loop, as many
+/// created or being created at once as `batch_in_flight_limit` allows (so the loop always holds
+/// the batch's next creates, which go before any poll), and has the Scheduler watch each run;
+/// the creates' ends and the Scheduler's reports come back through a `BatchInbox` to this thread.
+/// With a journal, every run created is on record before it is waited on, and an item recorded by
+/// an earlier run of the batch is waited on, never created again. A create error that would repeat
+/// for every item ends the items not yet created without sending anything.
 ///
 /// Thread safety: none; one thread runs it, once. Its callbacks (`on_update`, `on_progress`) are
 /// called on that thread.
 class BatchRun {
  public:
-  BatchRun(ApiCaller& api, Scheduler& scheduler, const std::vector<GptImage1Input>& inputs,
-           const BatchOptions& options);
+  using Completion = std::function<void(std::optional<Run>, std::exception_ptr)>;
+  /// Starts a create on the event loop; its end is handed to the `Completion`, on any thread.
+  using CreateAsync = std::function<void(CreateRequest request, Completion done)>;
+
+  BatchRun(ApiCaller& api, Scheduler& scheduler, CreateAsync create,
+           const std::vector<GptImage1Input>& inputs, const BatchOptions& options);
   /// If a callback threw, the batch ended there: stops watching what it left running.
   ~BatchRun();
   BatchRun(const BatchRun&) = delete;
@@ -48,18 +54,23 @@ class BatchRun {
   std::vector<BatchResult> run();
 
  private:
-  enum class State { NotStarted, Active, Done };
+  enum class State { NotStarted, Creating, Active, Done };
   struct Item {
     State state = State::NotStarted;
     Scheduler::WatchId watch = 0;
     std::string run_id;
     std::uint64_t seq = 0;
+    // While creating: when the item started (its deadline counts from then) and its digest.
+    Clock::time_point started{};
+    std::optional<Clock::time_point> deadline;
+    std::string digest;
   };
 
   void start_item(std::size_t index);
   void start_watch(std::size_t index, std::string run_id, Clock::time_point started,
                    std::optional<Clock::time_point> deadline, bool created,
                    std::string last_status);
+  void on_created(std::size_t index, std::optional<Run> run, std::exception_ptr error);
   void finish_item(std::size_t index, std::optional<Run> run, std::exception_ptr error);
   void handle(BatchInbox::Event& event);
   /// The batch's token fired: every item not finished ends, watched or not yet created.
@@ -67,6 +78,7 @@ class BatchRun {
 
   ApiCaller& api_;
   Scheduler& scheduler_;
+  CreateAsync create_;
   Clock& clock_;
   const std::vector<GptImage1Input>& inputs_;
   const BatchOptions& options_;
@@ -75,9 +87,11 @@ class BatchRun {
   std::vector<Item> items_;
   std::optional<BatchJournal> journal_;
   std::shared_ptr<BatchInbox> inbox_;
-  std::size_t next_ = 0;             // the next item to start
-  std::size_t done_ = 0;             // items finished, either way
-  std::size_t active_ = 0;           // items created (or resumed) and not finished
+  std::size_t next_ = 0;      // the next item to start
+  std::size_t done_ = 0;      // items finished, either way
+  std::size_t active_ = 0;    // items created (or resumed) and not finished
+  std::size_t creating_ = 0;  // creates sent to the loop and not yet ended
+  bool cancelled_ = false;
   std::exception_ptr repeat_error_;  // a create error every later create would get too
 };
 

@@ -60,6 +60,16 @@ std::shared_ptr<HttpTransport> resolve_transport(const ClientOptions& options) {
   return options.transport ? options.transport : make_curl_transport(options);
 }
 
+// The loop's HTTP: the libcurl transport's own non-blocking path, else the user's transport
+// (which has only the blocking send) on a few threads.
+std::unique_ptr<detail::LoopHttp> make_loop_http(const std::shared_ptr<HttpTransport>& transport) {
+  if (auto curl = std::dynamic_pointer_cast<detail::CurlTransport>(transport)) {
+    return detail::make_curl_loop_http(std::move(curl));
+  }
+  constexpr std::size_t kCustomTransportThreads = 8;
+  return detail::make_pooled_loop_http(transport, kCustomTransportThreads);
+}
+
 }  // namespace
 
 struct Client::Impl::Resolved {
@@ -95,12 +105,71 @@ Client::Impl::Impl(Resolved resolved, const ClientOptions& options,
                    unit_random,
                    {}},
                   api_.user_agent()),
+      loop_(std::make_unique<detail::EventLoop>(clock_, make_loop_http(transport_))),
+      async_api_(std::make_unique<detail::AsyncRetryLoop>(*loop_, api_.executor_config())),
       scheduler_(std::make_unique<detail::Scheduler>(
-          clock_,
+          clock_, *loop_,
           [api = &api_](const std::string& run_id, std::optional<time_point> deadline,
-                        const CancellationToken* cancel, std::optional<int> deferred_attempt) {
-            return api->get(run_id, deadline, cancel, deferred_attempt);
+                        const CancellationToken* cancel) {
+            return api->get(run_id, deadline, cancel);
+          },
+          [this](const std::string& run_id, std::optional<time_point> deadline,
+                 detail::Scheduler::GetRunDone done) {
+            get_on_loop(run_id, deadline, std::move(done));
           })) {}
+
+Client::Impl::~Impl() { loop_->stop(); }
+
+void Client::Impl::get_on_loop(const std::string& run_id, std::optional<time_point> deadline,
+                               Completion done) {
+  HttpRequest request;
+  try {
+    request = api_.get_request(run_id);
+  } catch (...) {
+    done(std::nullopt, std::current_exception());
+    return;
+  }
+  async_api_->send(std::move(request), detail::RequestKind::Read, deadline,
+                   [this, run_id, done = std::move(done)](std::optional<HttpResponse> response,
+                                                          std::exception_ptr error) {
+                     std::optional<Run> run;
+                     if (response) {
+                       try {
+                         run = api_.read_run(std::move(*response), run_id);
+                       } catch (...) {
+                         error = std::current_exception();
+                       }
+                     }
+                     done(std::move(run), std::move(error));
+                   });
+}
+
+void Client::Impl::create_on_loop(const detail::CreateRequest& request,
+                                  std::optional<time_point> deadline, Completion done) {
+  HttpRequest http;
+  std::shared_ptr<detail::SpendLedger::Reservation> reservation;
+  try {
+    // Built first, as the blocking path does: a bad raw input is a ValidationError.
+    http = api_.create_request(request);
+    reservation = std::make_shared<detail::SpendLedger::Reservation>(ledger_.reserve());
+  } catch (...) {
+    done(std::nullopt, std::current_exception());
+    return;
+  }
+  async_api_->send(std::move(http), detail::RequestKind::Create, deadline,
+                   [this, model = request.model, reservation, done = std::move(done)](
+                       std::optional<HttpResponse> response, std::exception_ptr error) {
+                     std::optional<Run> run;
+                     if (response) {
+                       try {
+                         run = api_.read_created(std::move(*response), model, *reservation);
+                       } catch (...) {
+                         error = std::current_exception();
+                       }
+                     }
+                     done(std::move(run), std::move(error));
+                   });
+}
 
 Run Client::Impl::create_run(const detail::CreateRequest& request,
                              std::optional<time_point> deadline) {

@@ -27,25 +27,18 @@ HttpResponse RequestExecutor::execute(HttpRequest request, RequestKind kind,
                                       std::optional<Clock::time_point> deadline,
                                       const CancellationToken* cancel,
                                       const std::filesystem::path* file) {
-  return run(std::move(request), kind, deadline, cancel, file, 0, false);
-}
-
-HttpResponse RequestExecutor::execute_deferring(HttpRequest request, RequestKind kind,
-                                                std::optional<Clock::time_point> deadline,
-                                                const CancellationToken* cancel, int attempt) {
-  return run(std::move(request), kind, deadline, cancel, nullptr, std::max(0, attempt), true);
+  return run(std::move(request), kind, deadline, cancel, file);
 }
 
 HttpResponse RequestExecutor::run(HttpRequest request, RequestKind kind,
                                   std::optional<Clock::time_point> deadline,
                                   const CancellationToken* cancel,
-                                  const std::filesystem::path* file, int first_attempt,
-                                  bool defer) {
+                                  const std::filesystem::path* file) {
   Clock& clock = *config_.clock;
   const std::string target = request_target(request, config_.base_url);
   request.cancel = cancel;
 
-  for (int attempt = first_attempt;; ++attempt) {
+  for (int attempt = 0;; ++attempt) {
     if (cancel != nullptr && cancel->cancelled()) {
       throw CancelledError("Cancelled before " + target + " was sent.");
     }
@@ -89,7 +82,6 @@ HttpResponse RequestExecutor::run(HttpRequest request, RequestKind kind,
       case RetryDecision::Action::RetryAt:
         break;
     }
-    if (defer) throw RetryLater(decision.at, attempt + 1);
     if (!clock.sleep_until(decision.at, cancel)) {
       throw CancelledError("Cancelled while waiting to retry " + target + ".");
     }

@@ -18,17 +18,6 @@
 
 namespace runbase::detail {
 
-/// Thrown by `RequestExecutor::execute_deferring` where `execute` would sleep before retrying:
-/// the caller does other work meanwhile and calls again, with `next_attempt`, from `resume` on.
-/// Internal: it never reaches a user.
-struct RetryLater : std::exception {
-  RetryLater(Clock::time_point resume_at, int attempt) : resume(resume_at), next_attempt(attempt) {}
-  const char* what() const noexcept override { return "a retry, deferred"; }
-
-  Clock::time_point resume;
-  int next_attempt;
-};
-
 /// The one blocking retry loop of the SDK: sends a request through the rate limiter and the
 /// transport, turns HTTP errors into exceptions, and does what `decide_retry` (the rule, in
 /// retry_decision.hpp) says after each attempt.
@@ -58,14 +47,6 @@ class RequestExecutor {
                        std::optional<Clock::time_point> deadline, const CancellationToken* cancel,
                        const std::filesystem::path* file = nullptr);
 
-  /// `execute`'s attempt number `attempt` (0: the first), for a caller with other requests to
-  /// send during a back-off: where `execute` would sleep and try again, this throws `RetryLater`
-  /// instead. Everything else (the rate budget, what is retried, the deadline, the number of
-  /// retries, the log lines) is as `execute`.
-  HttpResponse execute_deferring(HttpRequest request, RequestKind kind,
-                                 std::optional<Clock::time_point> deadline,
-                                 const CancellationToken* cancel, int attempt);
-
   /// What both drivers (this and the event loop's `AsyncRetryLoop`) do after an attempt that
   /// started at `started` ended with `response` or `error` (a transport exception): log the
   /// exchange, turn an error status into its exception (into `error`), decide with
@@ -82,8 +63,7 @@ class RequestExecutor {
 
  private:
   HttpResponse run(HttpRequest request, RequestKind kind, std::optional<Clock::time_point> deadline,
-                   const CancellationToken* cancel, const std::filesystem::path* file,
-                   int first_attempt, bool defer);
+                   const CancellationToken* cancel, const std::filesystem::path* file);
   double random_unit();
 
   Config config_;

@@ -14,9 +14,8 @@ namespace {
 
 using std::chrono::milliseconds;
 
-// How often the timer looks at the cancellation tokens of watched waits (a token cannot wake it).
-constexpr milliseconds kCancelCheck{50};
-// Durations outside this are not learned from: a clock jump, or a run left for days.
+// Durations outside this are not learned from: a clock jump, or a run left for
+// days.
 constexpr milliseconds kMaxLearnedDuration{24 * 3600 * 1000};
 
 std::string seconds_text(milliseconds duration) {
@@ -44,19 +43,22 @@ bool expect_char(std::string_view text, std::size_t& at, char c) {
 
 }  // namespace
 
-// --- DurationEstimator --------------------------------------------------------------------
+// --- DurationEstimator
+// --------------------------------------------------------------------
 
 void DurationEstimator::observe(milliseconds duration) {
   if (duration.count() < 0 || duration > kMaxLearnedDuration) return;
   const double x = static_cast<double>(duration.count());
   ++samples_;
   if (samples_ == 1) {
-    // One run says little about the spread: assume an eighth of it until more arrive.
+    // One run says little about the spread: assume an eighth of it until more
+    // arrive.
     mean_ms_ = x;
     deviation_ms_ = x / 8.0;
     return;
   }
-  // Exact averages for the first eight runs, then moving averages that follow a change.
+  // Exact averages for the first eight runs, then moving averages that follow a
+  // change.
   const double weight = 1.0 / static_cast<double>(std::min<std::size_t>(samples_, 8));
   const double error = x - mean_ms_;
   mean_ms_ += weight * error;
@@ -145,52 +147,44 @@ TimeoutError wait_request_timeout(const TimeoutError& error, const std::string& 
 
 WaitSink::~WaitSink() = default;
 
-// --- Scheduler ----------------------------------------------------------------------------
+// --- Scheduler
+// ----------------------------------------------------------------------------
 
 /// One `GET /runs/<id>` in flight, and whoever waits for its answer.
 struct Scheduler::Flight {
   time_point started{};
-  bool by_worker = false;
+  bool by_loop = false;
   std::atomic<bool> done{false};
   // Written before `done` is set, read only after it is.
   std::optional<Run> run;
   std::exception_ptr error;
-  bool deferred = false;  // the worker's poll failed and will be retried later (RetryLater)
   std::vector<std::shared_ptr<CancellationState>> watchers;  // sync waits joined; under mutex_
 };
 
-Scheduler::Scheduler(std::shared_ptr<Clock> clock, GetRun get_run)
-    : clock_(std::move(clock)), get_run_(std::move(get_run)) {}
+Scheduler::Scheduler(std::shared_ptr<Clock> clock, EventLoop& loop, GetRun get_run,
+                     StartGetRun start_get_run)
+    : clock_(std::move(clock)),
+      loop_(loop),
+      get_run_(std::move(get_run)),
+      start_get_run_(std::move(start_get_run)) {}
 
 Scheduler::~Scheduler() {
   Deliveries out;
-  std::deque<std::function<void(bool)>> jobs;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stopping_ = true;
-    stop_.cancel();
     for (auto& [run_id, entry] : entries_) {
       for (Watcher& watcher : entry.watchers) {
         end_watcher(watcher, std::nullopt,
-                    std::make_exception_ptr(CancelledError(
-                        "Stopped waiting for run " + run_id +
-                            ": the Client was destroyed. The run goes on and is billed; wait for "
-                            "it again with another Client.",
-                        run_id)),
+                    std::make_exception_ptr(
+                        CancelledError("Stopped waiting for run " + run_id +
+                                           ": the Client was destroyed. The run goes on and "
+                                           "is billed; wait for "
+                                           "it again with another Client.",
+                                       run_id)),
                     out);
       }
       entry.watchers.clear();
-    }
-    jobs.swap(jobs_);
-    wake_timer();
-    worker_cv_.notify_all();
-  }
-  if (timer_.joinable()) timer_.join();
-  if (worker_.joinable()) worker_.join();
-  for (auto& job : jobs) {
-    try {
-      job(false);
-    } catch (...) {
     }
   }
   deliver(out);
@@ -207,7 +201,13 @@ milliseconds Scheduler::expected_duration() const {
   return estimator_.expected();
 }
 
-// --- sync waits ---------------------------------------------------------------------------
+std::size_t Scheduler::watching() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return watch_runs_.size();
+}
+
+// --- sync waits
+// ---------------------------------------------------------------------------
 
 Scheduler::Attachment::Attachment(Scheduler& scheduler, std::string run_id,
                                   std::optional<time_point> created_at)
@@ -246,7 +246,8 @@ Run Scheduler::poll(const Attachment& attachment, time_point fresh_since,
         std::unique_lock<std::mutex> wake_lock(wake->mutex);
         const auto ready = [&] { return flight->done.load() || wake->cancelled.load(); };
         if (deadline) {
-          // The other poll's own deadline may be later than this wait's: sleep no longer.
+          // The other poll's own deadline may be later than this wait's: sleep
+          // no longer.
           const auto left = *deadline - clock_->now();
           wake->cv.wait_until(wake_lock, std::chrono::steady_clock::now() + left, ready);
         } else {
@@ -263,10 +264,8 @@ Run Scheduler::poll(const Attachment& attachment, time_point fresh_since,
         throw TimeoutError("The deadline passed while waiting for a poll of " + run_id + ".");
       }
       if (flight->run) return *flight->run;
-      // The worker's poll will be retried after a back-off: this wait polls itself now, and
-      // sleeps through its own back-offs.
-      if (flight->deferred) continue;
-      // Another waiter's cancellation or deadline ended that poll: poll again for this one.
+      // Another waiter's cancellation or deadline (or the loop stopping) ended
+      // that poll: poll again for this one.
       const bool theirs =
           holds<CancelledError>(flight->error) || holds<TimeoutError>(flight->error);
       if (!theirs) std::rethrow_exception(flight->error);
@@ -281,7 +280,7 @@ Run Scheduler::poll(const Attachment& attachment, time_point fresh_since,
     std::optional<Run> run;
     std::exception_ptr error;
     try {
-      run = get_run_(run_id, deadline, cancel, std::nullopt);
+      run = get_run_(run_id, deadline, cancel);
     } catch (...) {
       error = std::current_exception();
     }
@@ -293,8 +292,11 @@ Run Scheduler::poll(const Attachment& attachment, time_point fresh_since,
       flight->run.reset();
       flight->error = nullptr;
     }
-    wake_timer();
+    const bool watched = entries_.count(run_id) != 0 && !entries_[run_id].watchers.empty();
     lock.unlock();
+    // The loop's watchers of this run have new plans (or ended): its timers
+    // follow them.
+    if (watched) loop_.post([this, run_id] { arm_entry(run_id); });
     notify_watchers(watchers);
     deliver(out);
     if (error) std::rethrow_exception(error);
@@ -302,13 +304,14 @@ Run Scheduler::poll(const Attachment& attachment, time_point fresh_since,
   }
 }
 
-// --- watched waits ------------------------------------------------------------------------
+// --- watched waits
+// ------------------------------------------------------------------------
 
 Scheduler::WatchId Scheduler::watch(Watch spec, std::shared_ptr<WaitSink> sink, std::size_t tag) {
   spec.poll_interval = std::max(milliseconds(1), spec.poll_interval);
   spec.max_poll_interval = std::max(spec.poll_interval, spec.max_poll_interval);
   std::unique_lock<std::mutex> lock(mutex_);
-  if (stopping_) {
+  if (stopping_ || loop_.stopping()) {
     lock.unlock();
     const std::string run_id = spec.run_id;
     sink->finish(
@@ -317,58 +320,70 @@ Scheduler::WatchId Scheduler::watch(Watch spec, std::shared_ptr<WaitSink> sink, 
             "Stopped waiting for run " + run_id + ": the Client is being destroyed.", run_id)));
     return 0;
   }
-  ensure_started();
   Watcher watcher;
   watcher.id = next_watch_id_++;
   watcher.interval = spec.poll_interval;
   watcher.first_pending = spec.created_at.has_value();
   watcher.next_due = clock_->now();
-  if (spec.cancel != nullptr) ++cancellable_watchers_;
   watcher.sink = std::move(sink);
   watcher.tag = tag;
   const WatchId id = watcher.id;
+  if (watcher.first_pending) first_pending_.insert(id);
   Entry& entry = entries_[spec.run_id];
   if (spec.created_at && !entry.created_at) entry.created_at = spec.created_at;
   watch_runs_.emplace(id, spec.run_id);
+  const CancellationToken* cancel = spec.cancel;
   watcher.spec = std::move(spec);
+  if (cancel != nullptr) watcher.cancel_state = cancel->state();
+  std::shared_ptr<CancellationState> cancel_state = watcher.cancel_state;
   entry.watchers.push_back(std::move(watcher));
-  wake_timer();
-  worker_cv_.notify_one();
+  lock.unlock();
+
+  loop_.post([this, id] { arm(id); });
+  if (cancel_state) {
+    // The token wakes the loop at once; the listener is removed when the
+    // watcher ends.
+    const std::uint64_t listener =
+        cancel_state->listen([this, id] { loop_.post([this, id] { on_cancelled(id); }); });
+    lock.lock();
+    Entry* owner = nullptr;
+    if (Watcher* watching = find_watcher(id, &owner)) {
+      watching->cancel_listener = listener;
+    } else {
+      lock.unlock();
+      cancel_state->unlisten(listener);  // it ended meanwhile
+    }
+  }
   return id;
 }
 
 void Scheduler::unwatch(WatchId id) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  const auto found = watch_runs_.find(id);
-  if (found == watch_runs_.end()) return;
-  const std::string run_id = found->second;
-  watch_runs_.erase(found);
-  const auto it = entries_.find(run_id);
-  if (it == entries_.end()) return;
-  auto& watchers = it->second.watchers;
-  for (auto w = watchers.begin(); w != watchers.end(); ++w) {
-    if (w->id != id) continue;
-    if (w->spec.cancel != nullptr) --cancellable_watchers_;
-    watchers.erase(w);
-    break;
+  std::shared_ptr<CancellationState> cancel_state;
+  std::uint64_t listener = 0;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const auto found = watch_runs_.find(id);
+    if (found == watch_runs_.end()) return;
+    const std::string run_id = found->second;
+    watch_runs_.erase(found);
+    first_pending_.erase(id);
+    const auto it = entries_.find(run_id);
+    if (it == entries_.end()) return;
+    auto& watchers = it->second.watchers;
+    for (auto w = watchers.begin(); w != watchers.end(); ++w) {
+      if (w->id != id) continue;
+      cancel_state = std::move(w->cancel_state);
+      listener = w->cancel_listener;
+      watchers.erase(w);
+      break;
+    }
+    maybe_erase(run_id);
   }
-  maybe_erase(run_id);
-  wake_timer();
+  if (cancel_state) cancel_state->unlisten(listener);
 }
 
-void Scheduler::submit(std::function<void(bool)> job) {
-  std::unique_lock<std::mutex> lock(mutex_);
-  if (stopping_) {
-    lock.unlock();
-    job(false);
-    return;
-  }
-  ensure_started();
-  jobs_.push_back(std::move(job));
-  worker_cv_.notify_one();
-}
-
-// --- internals (mutex_ held unless said otherwise) -----------------------------------------
+// --- internals (mutex_ held unless said otherwise)
+// -----------------------------------------
 
 Scheduler::time_point Scheduler::due(const Watcher& watcher) const {
   if (watcher.first_pending && watcher.spec.created_at) {
@@ -378,9 +393,18 @@ Scheduler::time_point Scheduler::due(const Watcher& watcher) const {
   return watcher.next_due;
 }
 
-Scheduler::time_point Scheduler::poll_due(const Entry& entry, const Watcher& watcher) const {
-  const time_point at = due(watcher);
-  return entry.retry_at && *entry.retry_at > at ? *entry.retry_at : at;
+Scheduler::Watcher* Scheduler::find_watcher(WatchId id, Entry** entry) {
+  const auto found = watch_runs_.find(id);
+  if (found == watch_runs_.end()) return nullptr;
+  const auto it = entries_.find(found->second);
+  if (it == entries_.end()) return nullptr;
+  for (Watcher& watcher : it->second.watchers) {
+    if (watcher.id == id) {
+      *entry = &it->second;
+      return &watcher;
+    }
+  }
+  return nullptr;
 }
 
 std::shared_ptr<Scheduler::Flight> Scheduler::start_flight(Entry& entry) {
@@ -399,25 +423,7 @@ void Scheduler::finish_flight(const std::string& run_id, const std::shared_ptr<F
   if (it == entries_.end()) return;
   Entry& entry = it->second;
   if (entry.flight == flight) entry.flight.reset();
-  if (flight->run) {
-    entry.retry_attempt = 0;
-    entry.retry_at.reset();
-  }
   publish(entry, *flight, out);
-  maybe_erase(run_id);
-}
-
-void Scheduler::defer_flight(const std::string& run_id, const std::shared_ptr<Flight>& flight,
-                             const RetryLater& later) {
-  flight->deferred = true;
-  flight->done.store(true);
-  const auto it = entries_.find(run_id);
-  if (it == entries_.end()) return;
-  Entry& entry = it->second;
-  if (entry.flight == flight) entry.flight.reset();
-  // Nothing is reported: the watchers keep waiting, and the retry is due like a poll.
-  entry.retry_attempt = later.next_attempt;
-  entry.retry_at = later.resume;
   maybe_erase(run_id);
 }
 
@@ -439,7 +445,7 @@ void Scheduler::publish(Entry& entry, const Flight& flight, Deliveries& out) {
       Watcher& watcher = *it;
       if (run.status_text != watcher.spec.last_status) {
         watcher.spec.last_status = run.status_text;
-        out.push_back(Delivery{watcher.sink, watcher.tag, false, seq, run, nullptr});
+        out.push_back(Delivery{watcher.sink, watcher.tag, false, seq, run, nullptr, nullptr, 0});
       }
       if (run.status == RunStatus::Succeeded) {
         end_watcher(watcher, run, nullptr, out);
@@ -451,9 +457,11 @@ void Scheduler::publish(Entry& entry, const Flight& flight, Deliveries& out) {
         it = entry.watchers.erase(it);
         continue;
       }
-      // Still running. A watcher whose poll was due has been served: its next one is an interval
-      // away, the interval growing. One not yet due keeps its plan.
+      // Still running. A watcher whose poll was due has been served: its next
+      // one is an interval away, the interval growing. One not yet due keeps
+      // its plan.
       if (due(watcher) <= now) {
+        if (watcher.first_pending) first_pending_.erase(watcher.id);
         watcher.first_pending = false;
         watcher.next_due = now + watcher.interval;
         watcher.interval = next_interval(watcher.interval, watcher.spec.max_poll_interval);
@@ -462,10 +470,11 @@ void Scheduler::publish(Entry& entry, const Flight& flight, Deliveries& out) {
     }
     return;
   }
-  // An error. A sync waiter's own cancellation or deadline, or the shutdown, is not the watchers'
-  // concern: they keep their plan (and, being due, are polled again by the worker).
+  // An error. A sync waiter's own cancellation or deadline, or the shutdown, is
+  // not the watchers' concern: they keep their plan (and, being due, are polled
+  // again by the loop).
   if (holds<CancelledError>(flight.error)) return;
-  if (!flight.by_worker && holds<TimeoutError>(flight.error)) return;
+  if (!flight.by_loop && holds<TimeoutError>(flight.error)) return;
   const bool timeout = holds<TimeoutError>(flight.error);
   for (Watcher& watcher : entry.watchers) {
     std::exception_ptr error = flight.error;
@@ -492,14 +501,24 @@ void Scheduler::note_finished(Entry& entry, const Run& run, time_point observed_
   if (run.status != RunStatus::Succeeded) return;  // a failure may come at any time
   std::optional<milliseconds> duration = server_duration(run);
   if (!duration && entry.created_at) {
-    // It ended between the last poll that found it running (or its creation) and this one.
+    // It ended between the last poll that found it running (or its creation)
+    // and this one.
     const time_point from = std::max(*entry.created_at, entry.last_unfinished_at);
     const auto middle = from + (observed_at - from) / 2;
     duration = std::chrono::duration_cast<milliseconds>(middle - *entry.created_at);
   }
   if (!duration) return;
+  const milliseconds before = estimator_.expected();
+  const std::size_t samples = estimator_.samples();
   estimator_.observe(*duration);
-  wake_timer();  // first polls planned at the estimate may move
+  // First polls planned at the estimate may now be due sooner: their timers
+  // follow. (Later is noticed when a timer fires.)
+  if (!first_pending_.empty() && (samples == 0 || estimator_.expected() < before)) {
+    std::vector<WatchId> ids(first_pending_.begin(), first_pending_.end());
+    loop_.post([this, ids = std::move(ids)] {
+      for (WatchId id : ids) arm(id);
+    });
+  }
 }
 
 void Scheduler::maybe_erase(const std::string& run_id) {
@@ -511,9 +530,10 @@ void Scheduler::maybe_erase(const std::string& run_id) {
 
 void Scheduler::end_watcher(Watcher& watcher, std::optional<Run> run, std::exception_ptr error,
                             Deliveries& out) {
-  if (watcher.spec.cancel != nullptr) --cancellable_watchers_;
   watch_runs_.erase(watcher.id);
-  out.push_back(Delivery{watcher.sink, watcher.tag, true, 0, std::move(run), std::move(error)});
+  first_pending_.erase(watcher.id);
+  out.push_back(Delivery{watcher.sink, watcher.tag, true, 0, std::move(run), std::move(error),
+                         std::move(watcher.cancel_state), watcher.cancel_listener});
 }
 
 std::exception_ptr Scheduler::timeout_error(const Watcher& watcher, time_point now) const {
@@ -522,173 +542,139 @@ std::exception_ptr Scheduler::timeout_error(const Watcher& watcher, time_point n
                          std::chrono::duration_cast<milliseconds>(now - watcher.spec.started)));
 }
 
-void Scheduler::ensure_started() {
-  if (started_) return;
-  started_ = true;
-  timer_ = std::thread([this] { timer_loop(); });
-  worker_ = std::thread([this] { worker_loop(); });
-}
+// --- the loop's side
+// ----------------------------------------------------------------------
 
-void Scheduler::wake_timer() {
-  if (timer_waker_) timer_waker_->cancel();
-  timer_cv_.notify_one();
-}
-
-void Scheduler::timer_loop() {
-  std::unique_lock<std::mutex> lock(mutex_);
-  while (!stopping_) {
-    const time_point now = clock_->now();
-    Deliveries out;
-    std::optional<time_point> next;
-    const auto sooner = [&next](time_point at) {
-      if (!next || at < *next) next = at;
-    };
-    bool due_now = false;
-    std::vector<std::string> emptied;
-    for (auto& [run_id, entry] : entries_) {
-      auto& watchers = entry.watchers;
-      for (auto it = watchers.begin(); it != watchers.end();) {
-        Watcher& watcher = *it;
-        if (watcher.spec.cancel != nullptr && watcher.spec.cancel->cancelled()) {
-          end_watcher(watcher, std::nullopt, std::make_exception_ptr(wait_cancelled_error(run_id)),
-                      out);
-          it = watchers.erase(it);
-          continue;
-        }
-        if (watcher.spec.deadline && now >= *watcher.spec.deadline) {
-          end_watcher(watcher, std::nullopt, timeout_error(watcher, now), out);
-          it = watchers.erase(it);
-          continue;
-        }
-        if (watcher.spec.deadline) sooner(*watcher.spec.deadline);
-        if (!entry.flight) {
-          const time_point at = poll_due(entry, watcher);
-          if (at <= now) {
-            due_now = true;
-          } else {
-            sooner(at);
-          }
-        }
-        ++it;
-      }
-      if (watchers.empty()) emptied.push_back(run_id);
-    }
-    for (const std::string& run_id : emptied) maybe_erase(run_id);
-    if (cancellable_watchers_ > 0) sooner(now + kCancelCheck);
-    if (due_now) worker_cv_.notify_one();
-    if (!out.empty()) {
-      lock.unlock();
-      deliver(out);
-      lock.lock();
-      continue;
-    }
-    if (!next) {
-      timer_cv_.wait(lock);
-      continue;
-    }
-    // A fresh token per sleep: wake_timer() cancels it to end this sleep early.
-    auto waker = std::make_shared<CancellationToken>();
-    timer_waker_ = waker;
-    lock.unlock();
-    clock_->sleep_until(*next, waker.get());
-    lock.lock();
-    if (timer_waker_ == waker) timer_waker_.reset();
+void Scheduler::arm(WatchId id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  Entry* entry = nullptr;
+  Watcher* watcher = find_watcher(id, &entry);
+  if (watcher == nullptr) return;
+  if (!watcher->armed_at && watcher->spec.deadline) {
+    // The first arming: the deadline is a timer of its own.
+    loop_.at(*watcher->spec.deadline, [this, id] { on_deadline(id); });
   }
+  arm_locked(*watcher);
 }
 
-void Scheduler::worker_loop() {
+void Scheduler::arm_entry(const std::string& run_id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const auto it = entries_.find(run_id);
+  if (it == entries_.end()) return;
+  for (Watcher& watcher : it->second.watchers) arm_locked(watcher);
+}
+
+void Scheduler::arm_locked(Watcher& watcher) {
+  const time_point at = due(watcher);
+  if (watcher.armed_at == at) return;  // that timer is set already
+  watcher.armed_at = at;
+  const WatchId id = watcher.id;
+  loop_.at(at, [this, id, at] { on_due(id, at); });
+}
+
+void Scheduler::on_due(WatchId id, time_point armed_at) {
   std::unique_lock<std::mutex> lock(mutex_);
-  for (;;) {
-    if (stopping_) return;
-    if (!jobs_.empty()) {
-      std::function<void(bool)> job = std::move(jobs_.front());
-      jobs_.pop_front();
-      lock.unlock();
-      try {
-        job(true);
-      } catch (...) {
-        // Jobs report their own failures; one that throws must not stop the worker.
-      }
-      lock.lock();
-      continue;
-    }
-    // The most overdue run that no one is polling yet.
-    const time_point now = clock_->now();
-    const std::string* best = nullptr;
-    time_point best_due{};
-    for (const auto& [run_id, entry] : entries_) {
-      if (entry.flight || entry.watchers.empty()) continue;
-      time_point at = poll_due(entry, entry.watchers.front());
-      for (const Watcher& watcher : entry.watchers) at = std::min(at, poll_due(entry, watcher));
-      if (at <= now && (best == nullptr || at < best_due)) {
-        best = &run_id;
-        best_due = at;
-      }
-    }
-    if (best == nullptr) {
-      worker_cv_.wait(lock);
-      continue;
-    }
-    const std::string run_id = *best;
-    Entry& entry = entries_[run_id];
-    // One request serves every watcher: it may run until the last of their deadlines.
-    std::optional<time_point> deadline;
-    bool unbounded = false;
-    for (const Watcher& watcher : entry.watchers) {
-      if (!watcher.spec.deadline) {
-        unbounded = true;
-      } else if (!deadline || *watcher.spec.deadline > *deadline) {
-        deadline = watcher.spec.deadline;
-      }
-    }
-    if (unbounded) deadline.reset();
-    const int attempt = entry.retry_attempt;
-    std::shared_ptr<Flight> flight = start_flight(entry);
-    flight->by_worker = true;
-    lock.unlock();
-    std::optional<Run> run;
-    std::exception_ptr error;
-    std::optional<RetryLater> later;
-    try {
-      run = get_run_(run_id, deadline, &stop_, attempt);
-    } catch (const RetryLater& retry) {
-      later = retry;
-    } catch (...) {
-      error = std::current_exception();
-    }
-    Deliveries out;
-    lock.lock();
-    if (later) {
-      defer_flight(run_id, flight, *later);
-    } else {
-      finish_flight(run_id, flight, std::move(run), std::move(error), out);
-    }
-    auto watchers = std::move(flight->watchers);
-    if (watchers.empty()) {
-      // No sync wait joined: the deliveries hold the only copies the receivers need.
-      flight->run.reset();
-      flight->error = nullptr;
-    }
-    wake_timer();
-    lock.unlock();
-    notify_watchers(watchers);
-    deliver(out);
-    lock.lock();
+  Entry* entry = nullptr;
+  Watcher* watcher = find_watcher(id, &entry);
+  if (watcher == nullptr || watcher->armed_at != armed_at) return;  // ended, or re-planned
+  watcher->armed_at.reset();
+  if (due(*watcher) > clock_->now()) {  // the plan moved later (the estimate grew)
+    arm_locked(*watcher);
+    return;
   }
+  if (entry->flight) return;  // a poll is running: its end re-arms every watcher of the run
+  // One request serves every watcher: it may run until the last of their
+  // deadlines.
+  std::optional<time_point> deadline;
+  bool unbounded = false;
+  for (const Watcher& other : entry->watchers) {
+    if (!other.spec.deadline) {
+      unbounded = true;
+    } else if (!deadline || *other.spec.deadline > *deadline) {
+      deadline = other.spec.deadline;
+    }
+  }
+  if (unbounded) deadline.reset();
+  std::shared_ptr<Flight> flight = start_flight(*entry);
+  flight->by_loop = true;
+  const std::string run_id = watcher->spec.run_id;
+  lock.unlock();
+  start_get_run_(run_id, deadline,
+                 [this, run_id, flight](std::optional<Run> run, std::exception_ptr error) {
+                   on_polled(run_id, flight, std::move(run), std::move(error));
+                 });
+}
+
+void Scheduler::on_polled(const std::string& run_id, const std::shared_ptr<Flight>& flight,
+                          std::optional<Run> run, std::exception_ptr error) {
+  Deliveries out;
+  std::unique_lock<std::mutex> lock(mutex_);
+  finish_flight(run_id, flight, std::move(run), std::move(error), out);
+  auto watchers = std::move(flight->watchers);
+  if (watchers.empty()) {
+    // No sync wait joined: the deliveries hold the only copies the receivers
+    // need.
+    flight->run.reset();
+    flight->error = nullptr;
+  }
+  const auto it = entries_.find(run_id);
+  if (it != entries_.end()) {
+    for (Watcher& watcher : it->second.watchers) arm_locked(watcher);
+  }
+  lock.unlock();
+  notify_watchers(watchers);
+  deliver(out);
+}
+
+void Scheduler::on_deadline(WatchId id) {
+  Deliveries out;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    Entry* entry = nullptr;
+    Watcher* watcher = find_watcher(id, &entry);
+    if (watcher == nullptr) return;
+    const time_point now = clock_->now();
+    if (!watcher->spec.deadline || now < *watcher->spec.deadline) return;
+    const std::string run_id = watcher->spec.run_id;
+    end_watcher(*watcher, std::nullopt, timeout_error(*watcher, now), out);
+    auto& watchers = entry->watchers;
+    watchers.erase(watchers.begin() + (watcher - watchers.data()));
+    maybe_erase(run_id);
+  }
+  deliver(out);
+}
+
+void Scheduler::on_cancelled(WatchId id) {
+  Deliveries out;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    Entry* entry = nullptr;
+    Watcher* watcher = find_watcher(id, &entry);
+    if (watcher == nullptr) return;
+    const std::string run_id = watcher->spec.run_id;
+    end_watcher(*watcher, std::nullopt, std::make_exception_ptr(wait_cancelled_error(run_id)), out);
+    auto& watchers = entry->watchers;
+    watchers.erase(watchers.begin() + (watcher - watchers.data()));
+    maybe_erase(run_id);
+  }
+  deliver(out);
 }
 
 void Scheduler::deliver(Deliveries& deliveries) {
   for (Delivery& delivery : deliveries) {
+    if (delivery.cancel_state) delivery.cancel_state->unlisten(delivery.cancel_listener);
     try {
-      // Moved, never copied: the receiving thread must hold the last reference to an error, as
-      // exception objects are reference-counted where ThreadSanitizer cannot see it.
+      // Moved, never copied: the receiving thread must hold the last reference
+      // to an error, as exception objects are reference-counted where
+      // ThreadSanitizer cannot see it.
       if (delivery.final) {
         delivery.sink->finish(delivery.tag, std::move(delivery.run), std::move(delivery.error));
       } else {
         delivery.sink->update(delivery.tag, delivery.seq, *delivery.run);
       }
     } catch (...) {
-      // A sink reports to its owner; a failure there must not break the other waits.
+      // A sink reports to its owner; a failure there must not break the other
+      // waits.
     }
   }
   deliveries.clear();

@@ -2,10 +2,8 @@
 #define RUNBASE_SRC_SCHEDULER_HPP
 
 #include <chrono>
-#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <exception>
 #include <functional>
 #include <memory>
@@ -13,13 +11,13 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "cancellation_state.hpp"
 #include "clock.hpp"
-#include "retry.hpp"
+#include "event_loop.hpp"
 #include "runbase/errors.hpp"
 #include "runbase/options.hpp"
 #include "runbase/run.hpp"
@@ -39,9 +37,9 @@ bool holds(const std::exception_ptr& error) {
   }
 }
 
-/// How long runs take on this Client, learned from the runs it sees finish: a running mean and
-/// mean deviation (exact averages for the first eight, then moving averages), so a change of
-/// model or of load shows within a few runs.
+/// How long runs take on this Client, learned from the runs it sees finish: a
+/// running mean and mean deviation (exact averages for the first eight, then
+/// moving averages), so a change of model or of load shows within a few runs.
 ///
 /// Thread safety: none; the Scheduler guards it.
 class DurationEstimator {
@@ -51,11 +49,13 @@ class DurationEstimator {
 
   void observe(std::chrono::milliseconds duration);
   std::size_t samples() const noexcept { return samples_; }
-  /// When a run is expected to be done: the mean plus twice the deviation (most runs are done
-  /// by then, so the first poll seldom finds one still running). `kPrior` before any sample.
+  /// When a run is expected to be done: the mean plus twice the deviation (most
+  /// runs are done by then, so the first poll seldom finds one still running).
+  /// `kPrior` before any sample.
   std::chrono::milliseconds expected() const noexcept;
-  /// The pause before the first poll of a run just created: `poll_interval` until a run was
-  /// seen finishing, then `expected()`, kept within [poll_interval, max_poll_interval].
+  /// The pause before the first poll of a run just created: `poll_interval`
+  /// until a run was seen finishing, then `expected()`, kept within
+  /// [poll_interval, max_poll_interval].
   std::chrono::milliseconds first_poll_delay(std::chrono::milliseconds poll_interval,
                                              std::chrono::milliseconds max_poll_interval) const;
 
@@ -65,28 +65,34 @@ class DurationEstimator {
   std::size_t samples_ = 0;
 };
 
-/// Milliseconds since the Unix epoch of an ISO-8601 UTC time as Runbase sends it
-/// ("2026-06-01T12:00:04.200Z", fraction optional, "Z" or "+00:00"); nullopt for anything else.
+/// Milliseconds since the Unix epoch of an ISO-8601 UTC time as Runbase sends
+/// it
+/// ("2026-06-01T12:00:04.200Z", fraction optional, "Z" or "+00:00"); nullopt
+/// for anything else.
 std::optional<std::int64_t> parse_utc_millis(std::string_view text);
 
-/// `completedAt - createdAt` of a finished run, when both are there and readable.
+/// `completedAt - createdAt` of a finished run, when both are there and
+/// readable.
 std::optional<std::chrono::milliseconds> server_duration(const Run& run);
 
-/// The pause after a poll that found the run unfinished, growing by half up to `max_interval`.
+/// The pause after a poll that found the run unfinished, growing by half up to
+/// `max_interval`.
 std::chrono::milliseconds next_interval(std::chrono::milliseconds interval,
                                         std::chrono::milliseconds max_interval);
 
-/// What a wait throws at its deadline, and when cancelled: the run goes on and can be waited on.
+/// What a wait throws at its deadline, and when cancelled: the run goes on and
+/// can be waited on.
 TimeoutError wait_timeout_error(const std::string& run_id, const std::string& last_status,
                                 std::chrono::milliseconds waited);
 CancelledError wait_cancelled_error(const std::string& run_id);
-/// A request's TimeoutError (the budget cannot fit before the deadline, a stalled server) ending
-/// a wait: the same, naming the run to wait for again.
+/// A request's TimeoutError (the budget cannot fit before the deadline, a
+/// stalled server) ending a wait: the same, naming the run to wait for again.
 TimeoutError wait_request_timeout(const TimeoutError& error, const std::string& run_id);
 
-/// Where the Scheduler reports on a run that a batch or an async generate waits for. Calls come
-/// from any thread, never with the Scheduler's lock held, and may arrive out of order: `seq`
-/// grows with each observation of the run, so an update older than one already seen is stale.
+/// Where the Scheduler reports on a run that a batch or an async generate waits
+/// for. Calls come from any thread, never with the Scheduler's lock held, and
+/// may arrive out of order: `seq` grows with each observation of the run, so an
+/// update older than one already seen is stale.
 class WaitSink {
  public:
   virtual ~WaitSink();
@@ -96,35 +102,45 @@ class WaitSink {
   virtual void finish(std::size_t tag, std::optional<Run> run, std::exception_ptr error) = 0;
 };
 
-/// One scheduler per Client behind every wait: the rate budget is the limiter's, polls are the
-/// Scheduler's.
+/// One scheduler per Client behind every wait: the rate budget is the
+/// limiter's, polls are the Scheduler's.
 ///
-/// - Single flight: at most one `GET /runs/<id>` per run is in flight, whoever waits for it; a
-///   waiter whose poll is due joins the poll in flight or takes a result fetched since its last
-///   one, so waiters on one run share one stream of polls.
-/// - Sync waits (`Client::wait`, `generate`) poll on the calling thread through `poll()`.
-/// - Watches (`generate_async`, `generate_batch`) are polled by the Scheduler's two threads,
-/// started
-///   on first use: a timer thread (due polls, deadlines, cancellation) and a worker that sends the
-///   requests one at a time (async creates first, then the most overdue poll). However many runs
-///   are watched, the SDK has those two threads. The worker never sleeps through a poll's retry
-///   back-off: the retry is due like a poll, and other runs are polled meanwhile.
-/// - It learns how long runs take (`DurationEstimator`, from every run it sees succeed), polls a
+/// - Single flight: at most one `GET /runs/<id>` per run is in flight, whoever
+/// waits for it; a
+///   waiter whose poll is due joins the poll in flight or takes a result
+///   fetched since its last one, so waiters on one run share one stream of
+///   polls.
+/// - Sync waits (`Client::wait`, `generate`) poll on the calling thread through
+/// `poll()`.
+/// - Watches (`generate_async`, `generate_batch`) are driven by the Client's
+/// event loop: each
+///   watcher's next poll and its deadline are timers of the loop (a heap, never
+///   a scan), its token wakes the loop when cancelled, and its polls are
+///   transfers of the loop, as many in flight at once as the rate budget
+///   allows, so a slow reply holds up no other run.
+/// - It learns how long runs take (`DurationEstimator`, from every run it sees
+/// succeed), polls a
 ///   run just created near when it is expected to be done, then backs off.
 ///
-/// Thread safety: safe from many threads.
+/// Thread safety: safe from many threads. The loop's side (timers, replies)
+/// runs on its thread.
 class Scheduler {
  public:
   using time_point = Clock::time_point;
-  /// `GET /runs/<id>` with the Client's retry rules and rate budget. With `deferred_attempt`,
-  /// that attempt only: where a retry would sleep first, it throws `RetryLater` (retry.hpp).
-  using GetRun =
-      std::function<Run(const std::string& run_id, std::optional<time_point> deadline,
-                        const CancellationToken* cancel, std::optional<int> deferred_attempt)>;
+  /// `GET /runs/<id>` on the calling thread, with the Client's retry rules and
+  /// rate budget.
+  using GetRun = std::function<Run(const std::string& run_id, std::optional<time_point> deadline,
+                                   const CancellationToken* cancel)>;
+  /// The same on the event loop: starts the request and calls `done` on the
+  /// loop's thread.
+  using GetRunDone = std::function<void(std::optional<Run>, std::exception_ptr)>;
+  using StartGetRun = std::function<void(const std::string& run_id,
+                                         std::optional<time_point> deadline, GetRunDone done)>;
 
-  Scheduler(std::shared_ptr<Clock> clock, GetRun get_run);
-  /// Stops the threads: watches not finished end with `CancelledError`, queued jobs are told
-  /// to give up.
+  Scheduler(std::shared_ptr<Clock> clock, EventLoop& loop, GetRun get_run,
+            StartGetRun start_get_run);
+  /// Watches not finished end with `CancelledError`. Stop the loop first:
+  /// nothing of it may run once this begins.
   ~Scheduler();
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
@@ -134,9 +150,11 @@ class Scheduler {
                                              std::chrono::milliseconds max_poll_interval) const;
   std::chrono::milliseconds expected_duration() const;
 
-  // --- sync waits -------------------------------------------------------------------------
+  // --- sync waits
+  // -------------------------------------------------------------------------
 
-  /// Keeps a run's shared state while a sync wait polls it (so results are shared between polls).
+  /// Keeps a run's shared state while a sync wait polls it (so results are
+  /// shared between polls).
   class Attachment {
    public:
     Attachment(Scheduler& scheduler, std::string run_id, std::optional<time_point> created_at);
@@ -150,14 +168,16 @@ class Scheduler {
     std::string run_id_;
   };
 
-  /// One poll of an attached run, shared: returns a result fetched at or after `fresh_since`
-  /// if there is one, else the result of the poll in flight, else polls on this thread. Throws
-  /// what `GET` throws; `CancelledError` when `cancel` fires and `TimeoutError` at `deadline`
-  /// while waiting for another thread's poll.
+  /// One poll of an attached run, shared: returns a result fetched at or after
+  /// `fresh_since` if there is one, else the result of the poll in flight, else
+  /// polls on this thread. Throws what `GET` throws; `CancelledError` when
+  /// `cancel` fires and `TimeoutError` at `deadline` while waiting for another
+  /// thread's poll.
   Run poll(const Attachment& attachment, time_point fresh_since, std::optional<time_point> deadline,
            const CancellationToken* cancel);
 
-  // --- watched waits ----------------------------------------------------------------------
+  // --- watched waits
+  // ----------------------------------------------------------------------
 
   struct Watch {
     std::string run_id;
@@ -167,19 +187,20 @@ class Scheduler {
     time_point started{};                  ///< for the timeout message
     std::optional<time_point> created_at;  ///< a run just created: the first poll at the estimate
     std::string last_status;               ///< the status already reported, if any
-    const CancellationToken* cancel = nullptr;  ///< checked by the timer thread
+    const CancellationToken* cancel = nullptr;  ///< its cancel() ends the watch at once
   };
   using WatchId = std::uint64_t;
 
-  /// Polls `watch.run_id` until it ends, its deadline passes or its token is cancelled, and
-  /// reports to `sink` under `tag`. Without `created_at` the first poll is at once.
+  /// Polls `watch.run_id` until it ends, its deadline passes or its token is
+  /// cancelled, and reports to `sink` under `tag`. Without `created_at` the
+  /// first poll is at once.
   WatchId watch(Watch watch, std::shared_ptr<WaitSink> sink, std::size_t tag);
-  /// Stops a watch; nothing more is reported for it once this returns (a report being delivered
-  /// on another thread may still land).
+  /// Stops a watch; nothing more is reported for it once this returns (a report
+  /// being delivered on another thread may still land).
   void unwatch(WatchId id);
-  /// Runs `job(true)` on the worker before any due poll (for async creates), or `job(false)`
-  /// when the Scheduler is destroyed first. Jobs run one at a time, in order.
-  void submit(std::function<void(bool run)> job);
+
+  /// Watchers whose runs are not finished (for tests and benchmarks).
+  std::size_t watching() const;
 
  private:
   struct Flight;
@@ -190,7 +211,10 @@ class Scheduler {
     std::size_t tag = 0;
     std::chrono::milliseconds interval{1000};
     time_point next_due{};
-    bool first_pending = false;  // no poll yet of a run just created: due at the estimate
+    bool first_pending = false;          // no poll yet of a run just created: due at the estimate
+    std::optional<time_point> armed_at;  // the loop's timer for its next poll; others are stale
+    std::shared_ptr<CancellationState> cancel_state;  // listened to while watched
+    std::uint64_t cancel_listener = 0;
   };
   struct Entry {
     std::optional<Run> latest;
@@ -202,10 +226,6 @@ class Scheduler {
     std::optional<time_point> created_at;
     time_point last_unfinished_at{};  // the last poll that found it running
     bool finish_seen = false;
-    // After the worker's poll failed in a way that is retried: the attempt to make next, and not
-    // before when (RetryLater). Cleared by a poll that returns the run.
-    int retry_attempt = 0;
-    std::optional<time_point> retry_at;
   };
   struct Delivery {
     std::shared_ptr<WaitSink> sink;
@@ -214,48 +234,50 @@ class Scheduler {
     std::uint64_t seq = 0;
     std::optional<Run> run;
     std::exception_ptr error;
+    // A final delivery stops listening to the watcher's token first (outside
+    // the lock).
+    std::shared_ptr<CancellationState> cancel_state;
+    std::uint64_t cancel_listener = 0;
   };
   using Deliveries = std::vector<Delivery>;
 
   time_point due(const Watcher& watcher) const;
-  /// When the worker may poll `entry` for `watcher`: its due time, or the retry's if later.
-  time_point poll_due(const Entry& entry, const Watcher& watcher) const;
   std::shared_ptr<Flight> start_flight(Entry& entry);
   void finish_flight(const std::string& run_id, const std::shared_ptr<Flight>& flight,
                      std::optional<Run> run, std::exception_ptr error, Deliveries& out);
-  void defer_flight(const std::string& run_id, const std::shared_ptr<Flight>& flight,
-                    const RetryLater& later);
   void publish(Entry& entry, const Flight& flight, Deliveries& out);
   void note_finished(Entry& entry, const Run& run, time_point observed_at);
   void maybe_erase(const std::string& run_id);
   void end_watcher(Watcher& watcher, std::optional<Run> run, std::exception_ptr error,
                    Deliveries& out);
   std::exception_ptr timeout_error(const Watcher& watcher, time_point now) const;
-  void ensure_started();
-  void wake_timer();
-  void timer_loop();
-  void worker_loop();
+  Watcher* find_watcher(WatchId id, Entry** entry);
+
+  // The loop's side (its thread; they take mutex_ themselves).
+  void arm(WatchId id);
+  void arm_entry(const std::string& run_id);
+  void arm_locked(Watcher& watcher);
+  void on_due(WatchId id, time_point armed_at);
+  void on_deadline(WatchId id);
+  void on_cancelled(WatchId id);
+  void on_polled(const std::string& run_id, const std::shared_ptr<Flight>& flight,
+                 std::optional<Run> run, std::exception_ptr error);
+
   static void deliver(Deliveries& deliveries);
   static void notify_watchers(std::vector<std::shared_ptr<CancellationState>>& watchers);
 
   const std::shared_ptr<Clock> clock_;
+  EventLoop& loop_;
   const GetRun get_run_;
+  const StartGetRun start_get_run_;
 
   mutable std::mutex mutex_;  // guards everything below
   DurationEstimator estimator_;
   std::unordered_map<std::string, Entry> entries_;
   std::unordered_map<WatchId, std::string> watch_runs_;  // watch id -> run id
+  std::unordered_set<WatchId> first_pending_;  // watchers whose first poll follows the estimate
   WatchId next_watch_id_ = 1;
-  std::size_t cancellable_watchers_ = 0;  // watchers with a token the timer must check
-  std::deque<std::function<void(bool)>> jobs_;
-  bool started_ = false;
   bool stopping_ = false;
-  std::condition_variable worker_cv_;
-  std::condition_variable timer_cv_;
-  std::shared_ptr<CancellationToken> timer_waker_;  // cancelled to end the timer's sleep early
-  CancellationToken stop_;                          // aborts the worker's request at shutdown
-  std::thread timer_;
-  std::thread worker_;
 };
 
 }  // namespace runbase::detail

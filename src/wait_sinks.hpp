@@ -18,12 +18,18 @@
 
 namespace runbase::detail {
 
-/// Completes a generate_async future. on_update calls are serialized and never follow the end.
+/// Ends one generate_async: its future, or its callback. on_update calls are serialized and never
+/// follow the end, which is reported once.
 ///
 /// Thread safety: safe from many threads.
 class AsyncSink final : public WaitSink {
  public:
+  using Completion = std::function<void(std::optional<Run>, std::exception_ptr)>;
+
+  /// Ends through `future()`.
   explicit AsyncSink(std::function<void(const Run&)> on_update);
+  /// Ends by calling `done` (not under any lock; a `done` that throws is ignored).
+  AsyncSink(std::function<void(const Run&)> on_update, Completion done);
 
   std::future<Run> future() { return promise_.get_future(); }
 
@@ -32,6 +38,7 @@ class AsyncSink final : public WaitSink {
 
  private:
   std::function<void(const Run&)> on_update_;
+  Completion done_callback_;
   std::mutex mutex_;
   std::promise<Run> promise_;
   std::uint64_t seq_ = 0;
@@ -46,6 +53,7 @@ class BatchInbox final : public WaitSink {
  public:
   struct Event {
     std::size_t index = 0;
+    bool created = false;  ///< the end of the item's create: `run` or `error`
     bool final = false;
     std::uint64_t seq = 0;
     std::optional<Run> run;
@@ -56,9 +64,12 @@ class BatchInbox final : public WaitSink {
 
   void update(std::size_t index, std::uint64_t seq, const Run& run) override;
   void finish(std::size_t index, std::optional<Run> run, std::exception_ptr error) override;
+  /// The item's create ended (from the event loop).
+  void created(std::size_t index, std::optional<Run> run, std::exception_ptr error);
 
-  /// The events so far; with `block`, first waits for one (or for the cancellation).
-  std::deque<Event> take(bool block);
+  /// The events so far; with `block`, first waits for one (or, with `wake_on_cancel`, for the
+  /// cancellation).
+  std::deque<Event> take(bool block, bool wake_on_cancel = true);
 
  private:
   void push(Event event);

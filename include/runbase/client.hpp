@@ -2,9 +2,12 @@
 #define RUNBASE_CLIENT_HPP
 
 #include <cstdint>
+#include <exception>
 #include <filesystem>
+#include <functional>
 #include <future>
 #include <memory>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -59,12 +62,19 @@ class RUNBASE_EXPORT Client {
   /// create or, once this Client has seen runs finish, when it expects this one to (never
   /// before `poll_interval`, never after `max_poll_interval`).
   Run generate(const GptImage1Input& input, const WaitOptions& options = {});
-  /// `generate` without blocking: the create and the wait run on the Client's own threads (two
-  /// at most, however many runs are in flight), and the future holds the run or what `generate`
-  /// would have thrown. An invalid input gives a future holding `ValidationError`. `on_update`
-  /// is called on a Client thread: keep it short. Destroying the Client ends pending futures
-  /// with `CancelledError` (the runs go on).
+  /// `generate` without blocking: the create and every poll are requests of the Client's one
+  /// engine thread (an event loop, however many runs are in flight; a slow reply holds up no
+  /// other run), and the future holds the run or what `generate` would have thrown. An invalid
+  /// input gives a future holding `ValidationError`. `on_update` is called on a Client thread: keep
+  /// it short. Destroying the Client ends pending futures with `CancelledError` (the runs go on).
   std::future<Run> generate_async(GptImage1Input input, WaitOptions options = {});
+  /// `generate_async` for event-loop applications: instead of a future, `done` is called once,
+  /// on the Client's engine thread, with the succeeded run, or with what `generate` would have
+  /// thrown (an invalid input included). Keep `done` short: other runs' requests wait while it
+  /// runs. Destroying the Client calls every pending `done` with `CancelledError` before the
+  /// destructor returns.
+  void generate_async(GptImage1Input input, WaitOptions options,
+                      std::function<void(std::optional<Run>, std::exception_ptr)> done);
   /// Creates and waits for every input, sharing the rate budget well: creates go first, runs are
   /// polled near when they are expected to finish. Returns one result per input, in input order;
   /// a failed item never fails the batch (see `BatchResult`). Throws only for the batch as a

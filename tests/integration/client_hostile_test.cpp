@@ -63,8 +63,8 @@ TEST(ClientHostileTest, HtmlServiceUnavailableOnGetIsRetriedThenAServerError) {
   EXPECT_EQ(server.requests(), 3u) << "one attempt and the two retries of the default policy";
 }
 
-// The async worker sends one request at a time. A poll that fails and will be retried must not
-// hold it through the back-off: other runs are polled meanwhile, then the retry goes out.
+// A poll that fails and will be retried must not hold up the event loop through the back-off:
+// other runs are polled meanwhile, then the retry goes out.
 TEST(ClientHostileTest, AnAsyncPollInRetryBackoffDoesNotHoldUpOtherRuns) {
   std::atomic<int> created{0};
   std::atomic<bool> slow_failed{false};

@@ -179,15 +179,14 @@ TEST_F(ApiCallerTest, GetRequestEncodesTheIdAndRefusesAnEmptyOne) {
 
 TEST_F(ApiCallerTest, ReadersParseLogAndRefund) {
   detail::ApiCaller api(config(), ledger_);
-  const runbase::Run created =
-      api.read_created(HttpResponse{201, {}, run_json("run_1", "pending")}, "acme/model");
+  detail::SpendLedger::Reservation reservation = ledger_.reserve();
+  const runbase::Run created = api.read_created(HttpResponse{201, {}, run_json("run_1", "pending")},
+                                                "acme/model", reservation);
   EXPECT_EQ(created.id, "run_1");
   EXPECT_EQ(harness_.log_count(LogLevel::Info), 1u);
   EXPECT_THAT(harness_.logs().back().second,
               HasSubstr("Created run run_1 (acme/model, 50000 micro-USD)."));
-
-  // The driver settles: a reader never touches the spend.
-  ledger_.reserve().settle(created);
+  // The reservation is settled with the run before the line is logged.
   ASSERT_EQ(ledger_.spent(), 50000);
   const runbase::Run failed =
       api.read_run(HttpResponse{200, {}, run_json("run_1", "failed")}, "run_1");
