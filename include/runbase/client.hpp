@@ -70,9 +70,10 @@ class RUNBASE_EXPORT Client {
   std::future<Run> generate_async(GptImage1Input input, WaitOptions options = {});
   /// `generate_async` for event-loop applications: instead of a future, `done` is called once,
   /// on the Client's engine thread, with the succeeded run, or with what `generate` would have
-  /// thrown (an invalid input included). Keep `done` short: other runs' requests wait while it
-  /// runs. Destroying the Client calls every pending `done` with `CancelledError` before the
-  /// destructor returns.
+  /// thrown (an invalid input included). Keep `done` short and never block in it (no `wait`,
+  /// `generate` or `future::get` of this Client there, and do not destroy the Client from it):
+  /// other runs' requests wait while it runs. Destroying the Client calls every pending `done`
+  /// with `CancelledError` before the destructor returns.
   void generate_async(GptImage1Input input, WaitOptions options,
                       std::function<void(std::optional<Run>, std::exception_ptr)> done);
   /// Creates and waits for every input, sharing the rate budget well: creates go first, runs are

@@ -98,7 +98,7 @@ WaitOptions quick() {
 TEST(GenerateAsyncTest, AStalledPollHoldsUpNoOtherRun) {
   RealClockHarness h("run_1");
   Client client = h.client();
-  std::vector<std::future<Run>> futures;
+  std::vector<std::future<runbase::Run>> futures;
   for (int i = 0; i < 6; ++i) futures.push_back(client.generate_async(input(), quick()));
   // The five others finish while the first run's poll is still unanswered.
   for (std::size_t i = 1; i < futures.size(); ++i) {
@@ -115,12 +115,14 @@ TEST(GenerateAsyncTest, AStalledPollHoldsUpNoOtherRun) {
 TEST(GenerateAsyncTest, TheCallbackFormReportsOnceOnTheEngineThread) {
   RealClockHarness h;
   Client client = h.client();
-  std::promise<std::pair<std::optional<Run>, std::thread::id>> result;
+  std::promise<std::pair<std::optional<runbase::Run>, std::thread::id>> result;
   std::atomic<int> calls{0};
-  client.generate_async(input(), quick(), [&](std::optional<Run> run, std::exception_ptr error) {
-    EXPECT_FALSE(error);
-    if (++calls == 1) result.set_value({std::move(run), std::this_thread::get_id()});
-  });
+  client.generate_async(input(), quick(),
+                        [&](std::optional<runbase::Run> run, std::exception_ptr error) {
+                          EXPECT_FALSE(error);
+                          if (++calls == 1)
+                            result.set_value({std::move(run), std::this_thread::get_id()});
+                        });
   auto future = result.get_future();
   ASSERT_EQ(future.wait_for(kBound), std::future_status::ready);
   auto [run, thread] = future.get();
@@ -131,7 +133,7 @@ TEST(GenerateAsyncTest, TheCallbackFormReportsOnceOnTheEngineThread) {
   // A bad input is reported the same way: on the engine thread, never inside the call.
   std::promise<std::pair<std::exception_ptr, std::thread::id>> refused;
   GptImage1Input bad;
-  client.generate_async(bad, quick(), [&](std::optional<Run> r, std::exception_ptr error) {
+  client.generate_async(bad, quick(), [&](std::optional<runbase::Run> r, std::exception_ptr error) {
     EXPECT_FALSE(r);
     refused.set_value({error, std::this_thread::get_id()});
   });
@@ -161,10 +163,10 @@ TEST(GenerateAsyncTest, CancellingTheTokenEndsAWatchedWaitAtOnce) {
   wait.cancel = &token;
   std::promise<void> created;
   std::atomic<bool> once{false};
-  wait.on_update = [&](const Run&) {
+  wait.on_update = [&](const runbase::Run&) {
     if (!once.exchange(true)) created.set_value();
   };
-  std::future<Run> future = client.generate_async(input(), wait);
+  std::future<runbase::Run> future = client.generate_async(input(), wait);
   ASSERT_EQ(created.get_future().wait_for(kBound), std::future_status::ready);
   token.cancel();
   ASSERT_EQ(future.wait_for(kBound), std::future_status::ready);
@@ -181,7 +183,7 @@ TEST(GenerateAsyncTest, DestroyingTheClientEndsPendingWaitsAtOnce) {
   options.base_url = std::string(test::kTestBaseUrl);
   options.transport = fake;
   options.rate_limit.requests = 0;
-  std::future<Run> future;
+  std::future<runbase::Run> future;
   {
     Client client =
         detail::ClientAccess::make(options, detail::make_real_clock(), [] { return 0.5; });
@@ -190,7 +192,7 @@ TEST(GenerateAsyncTest, DestroyingTheClientEndsPendingWaitsAtOnce) {
     wait.max_poll_interval = std::chrono::minutes(1);
     std::promise<void> created;
     std::atomic<bool> once{false};
-    wait.on_update = [&](const Run&) {
+    wait.on_update = [&](const runbase::Run&) {
       if (!once.exchange(true)) created.set_value();
     };
     future = client.generate_async(input(), wait);
