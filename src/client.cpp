@@ -8,6 +8,7 @@
 #include "runbase/errors.hpp"
 #include "runbase/version.hpp"
 #include "sync_wait.hpp"
+#include "text.hpp"
 #include "url.hpp"
 
 namespace runbase {
@@ -23,17 +24,9 @@ std::string from_environment(const char* name) {
   return value == nullptr ? std::string() : std::string(value);
 }
 
-std::string trimmed(std::string text) {
-  const auto is_space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
-  while (!text.empty() && is_space(text.back())) text.pop_back();
-  std::size_t start = 0;
-  while (start < text.size() && is_space(text[start])) ++start;
-  return text.substr(start);
-}
-
 std::string resolve_api_key(const std::string& explicit_key) {
   std::string key =
-      trimmed(explicit_key.empty() ? from_environment("RUNBASE_API_KEY") : explicit_key);
+      detail::trimmed(explicit_key.empty() ? from_environment("RUNBASE_API_KEY") : explicit_key);
   if (key.empty()) {
     throw ValidationError(
         "No API key: set the RUNBASE_API_KEY environment variable or ClientOptions::api_key to "
@@ -51,7 +44,7 @@ std::string resolve_api_key(const std::string& explicit_key) {
 
 std::string resolve_base_url(const std::string& explicit_url) {
   std::string url =
-      trimmed(explicit_url.empty() ? from_environment("RUNBASE_BASE_URL") : explicit_url);
+      detail::trimmed(explicit_url.empty() ? from_environment("RUNBASE_BASE_URL") : explicit_url);
   if (url.empty()) url = std::string(kDefaultBaseUrl);
   return detail::checked_base_url(url);
 }

@@ -13,14 +13,6 @@ namespace runbase::detail {
 
 namespace {
 
-std::string trimmed(std::string text) {
-  const auto is_space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
-  while (!text.empty() && is_space(text.back())) text.pop_back();
-  std::size_t start = 0;
-  while (start < text.size() && is_space(text[start])) ++start;
-  return text.substr(start);
-}
-
 void remove_quietly(const std::filesystem::path& path) {
   std::error_code ignored;
   std::filesystem::remove(path, ignored);

@@ -627,32 +627,31 @@ void Scheduler::on_polled(const std::string& run_id, const std::shared_ptr<Fligh
 }
 
 void Scheduler::on_deadline(WatchId id) {
-  Deliveries out;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    Entry* entry = nullptr;
-    Watcher* watcher = find_watcher(id, &entry);
-    if (watcher == nullptr) return;
+  end_watch(id, [this](const Watcher& watcher) -> std::exception_ptr {
     const time_point now = clock_->now();
-    if (!watcher->spec.deadline || now < *watcher->spec.deadline) return;
-    const std::string run_id = watcher->spec.run_id;
-    end_watcher(*watcher, std::nullopt, timeout_error(*watcher, now), out);
-    auto& watchers = entry->watchers;
-    watchers.erase(watchers.begin() + (watcher - watchers.data()));
-    maybe_erase(run_id);
-  }
-  deliver(out);
+    if (!watcher.spec.deadline || now < *watcher.spec.deadline) return nullptr;
+    return timeout_error(watcher, now);
+  });
 }
 
 void Scheduler::on_cancelled(WatchId id) {
+  end_watch(id, [](const Watcher& watcher) {
+    return std::make_exception_ptr(wait_cancelled_error(watcher.spec.run_id));
+  });
+}
+
+void Scheduler::end_watch(WatchId id,
+                          const std::function<std::exception_ptr(const Watcher&)>& reason) {
   Deliveries out;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     Entry* entry = nullptr;
     Watcher* watcher = find_watcher(id, &entry);
     if (watcher == nullptr) return;
+    std::exception_ptr error = reason(*watcher);
+    if (!error) return;
     const std::string run_id = watcher->spec.run_id;
-    end_watcher(*watcher, std::nullopt, std::make_exception_ptr(wait_cancelled_error(run_id)), out);
+    end_watcher(*watcher, std::nullopt, std::move(error), out);
     auto& watchers = entry->watchers;
     watchers.erase(watchers.begin() + (watcher - watchers.data()));
     maybe_erase(run_id);

@@ -260,6 +260,8 @@ class Scheduler {
   void on_due(WatchId id, time_point armed_at);
   void on_deadline(WatchId id);
   void on_cancelled(WatchId id);
+  /// Ends watch `id` with what `reason` gives for it (null: it goes on).
+  void end_watch(WatchId id, const std::function<std::exception_ptr(const Watcher&)>& reason);
   void on_polled(const std::string& run_id, const std::shared_ptr<Flight>& flight,
                  std::optional<Run> run, std::exception_ptr error);
 

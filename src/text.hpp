@@ -18,6 +18,9 @@ std::size_t utf8_length(std::string_view text) noexcept;
 /// spaces and "..." appended when cut: for quoting server bodies inside error messages.
 std::string excerpt(std::string_view text, std::size_t max_bytes);
 
+/// `text` without leading and trailing spaces, tabs and line breaks.
+std::string trimmed(std::string text);
+
 /// Seconds since 1970-01-01T00:00:00Z of a UTC date and time in the proleptic Gregorian calendar
 /// (Howard Hinnant's days_from_civil; timegm is not portable). Fields are not range-checked.
 std::int64_t unix_seconds(std::int64_t year, unsigned month, unsigned day, unsigned hour,
