@@ -102,6 +102,9 @@ TEST(ClientHostileTest, AnAsyncPollInRetryBackoffDoesNotHoldUpOtherRuns) {
   runbase::GptImage1Input input;
   input.prompt = "a lamp";
   auto slow = client.generate_async(input, wait);
+  // The quick run starts once the server has seen the slow run's create and first poll, so its
+  // own create and polls cannot overtake that first poll (async creates run side by side).
+  ASSERT_TRUE(server.wait_for_requests(2, 10s));
   auto quick = client.generate_async(input, wait);
   EXPECT_EQ(quick.get().id, "run_quick");
   EXPECT_EQ(slow.get().id, "run_slow");
