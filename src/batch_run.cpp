@@ -60,7 +60,6 @@ BatchRun::~BatchRun() {
 
 std::vector<BatchResult> BatchRun::run() {
   if (total_ == 0) return std::move(results_);
-  if (!options_.journal.empty()) journal_.emplace(options_.journal);
   const CancellationToken* cancel = options_.wait.cancel;
   inbox_ = std::make_shared<BatchInbox>(cancel);
 
@@ -147,15 +146,6 @@ void BatchRun::start_item(std::size_t index) {
     finish_item(index, std::nullopt, std::current_exception());
     return;
   }
-  std::string digest;
-  if (journal_) {
-    digest = input_digest(create_body(request));
-    if (std::optional<std::string> recorded = journal_->find(index, digest)) {
-      // Made (and paid for) by an earlier run of this batch: wait for it, never create again.
-      start_watch(index, std::move(*recorded), started, deadline, false, std::string());
-      return;
-    }
-  }
   if (repeat_error_) {
     finish_item(index, std::nullopt, repeat_error_);
     return;
@@ -164,7 +154,6 @@ void BatchRun::start_item(std::size_t index) {
   item.state = State::Creating;
   item.started = started;
   item.deadline = deadline;
-  item.digest = std::move(digest);
   ++creating_;
   create_(std::move(request),
           [inbox = inbox_, index](std::optional<Run> run, std::exception_ptr error) {
@@ -181,8 +170,6 @@ void BatchRun::on_created(std::size_t index, std::optional<Run> run, std::except
     return;
   }
   Run created = std::move(*run);
-  // On record before anything waits on it: a batch that dies here can still be resumed.
-  if (journal_) journal_->record(index, item.digest, created.id);
   if (options_.wait.on_update) options_.wait.on_update(created);
   if (cancelled_) {
     // Made while the batch was being cancelled: reported with its id, not waited on.

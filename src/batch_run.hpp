@@ -12,7 +12,6 @@
 #include <vector>
 
 #include "api_caller.hpp"
-#include "batch_journal.hpp"
 #include "clock.hpp"
 #include "runbase/models.hpp"
 #include "runbase/options.hpp"
@@ -30,9 +29,9 @@ std::size_t batch_in_flight_limit(int max_in_flight, const RateLimit& rate_limit
 /// created or being created at once as `batch_in_flight_limit` allows (so the loop always holds
 /// the batch's next creates, which go before any poll), and has the Scheduler watch each run;
 /// the creates' ends and the Scheduler's reports come back through a `BatchInbox` to this thread.
-/// With a journal, every run created is on record before it is waited on, and an item recorded by
-/// an earlier run of the batch is waited on, never created again. A create error that would repeat
-/// for every item ends the items not yet created without sending anything.
+/// A batch journal is not its business: `Client::Impl::generate_batch` (batch.cpp) puts it around
+/// the creates, so BatchRun always runs with `options.journal` empty. A create error that would
+/// repeat for every item ends the items not yet created without sending anything.
 ///
 /// Thread safety: none; one thread runs it, once. Its callbacks (`on_update`, `on_progress`) are
 /// called on that thread.
@@ -50,7 +49,7 @@ class BatchRun {
   BatchRun& operator=(const BatchRun&) = delete;
 
   /// Runs the batch to its end; one result per input, in input order. Throws only for the batch
-  /// as a whole (a journal that cannot be read or written) or what a callback throws.
+  /// as a whole: what a callback throws.
   std::vector<BatchResult> run();
 
  private:
@@ -60,10 +59,9 @@ class BatchRun {
     Scheduler::WatchId watch = 0;
     std::string run_id;
     std::uint64_t seq = 0;
-    // While creating: when the item started (its deadline counts from then) and its digest.
+    // While creating: when the item started (its deadline counts from then).
     Clock::time_point started{};
     std::optional<Clock::time_point> deadline;
-    std::string digest;
   };
 
   void start_item(std::size_t index);
@@ -85,7 +83,6 @@ class BatchRun {
   const std::size_t total_;
   std::vector<BatchResult> results_;
   std::vector<Item> items_;
-  std::optional<BatchJournal> journal_;
   std::shared_ptr<BatchInbox> inbox_;
   std::size_t next_ = 0;      // the next item to start
   std::size_t done_ = 0;      // items finished, either way

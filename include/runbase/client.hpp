@@ -79,7 +79,8 @@ class RUNBASE_EXPORT Client {
   /// Creates and waits for every input, sharing the rate budget well: creates go first, runs are
   /// polled near when they are expected to finish. Returns one result per input, in input order;
   /// a failed item never fails the batch (see `BatchResult`). Throws only for the batch as a
-  /// whole: a journal that cannot be read or written (`Error`). After a create fails with an error
+  /// whole: a journal that cannot be read, written or locked (`Error`; another batch holds
+  /// it). After a create fails with an error
   /// that would repeat (401, 402, 403, 429 USAGE_EXCEEDED, the spend limit), the items not yet
   /// created get the same error without being sent.
   std::vector<BatchResult> generate_batch(const std::vector<GptImage1Input>& inputs,

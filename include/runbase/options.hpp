@@ -84,13 +84,22 @@ struct BatchOptions {
   WaitOptions wait;
   /// Called on the thread that called `generate_batch` each time an item finishes, either way.
   std::function<void(std::size_t done, std::size_t total)> on_progress;
-  /// A journal file, for a batch that may be interrupted; empty: none. Each run id is appended
-  /// and flushed, with the item's index and a digest of its input, before the batch waits on it.
-  /// Running the same batch again with the same journal waits on the runs it records instead of
-  /// creating (and paying for) them again; an item whose input changed is created anew. A run
-  /// on record that failed is reported failed again: delete its line to create it anew.
-  /// One batch at a time per journal.
+  /// A journal file, for a batch that may be interrupted; empty: none. Items are known by their
+  /// input (a digest of the create request, and which occurrence of that input), not by their
+  /// place, so items added, removed or reordered between runs still find their runs. Before each
+  /// create its intent is written and fsynced; its answer (the run id, or that nothing was made)
+  /// follows. Running the batch again with the same journal waits on the runs it records
+  /// instead of creating (and paying for) them again; an input not on record is created. A run
+  /// on record that failed is reported failed again: delete its line to create it anew. A create
+  /// sent but never answered (the process died, the connection broke) may have made a run: the
+  /// item fails with an `Error` whose `outcome_unknown()` is true, and nothing is sent for it,
+  /// unless `recreate_unknown`. The file is locked for the whole batch: a second batch on it, in
+  /// this process or another, throws `Error` at once. A torn record (cut short mid-write) is not
+  /// trusted and is logged as a Warning.
   std::filesystem::path journal;
+  /// With a journal: create again the items whose earlier create has no recorded answer (see
+  /// `journal`), accepting that a run may be made and billed twice. Off: those items fail.
+  bool recreate_unknown = false;
 };
 
 /// One item of `Client::generate_batch`: exactly one of `run` (succeeded) and `error` is set.

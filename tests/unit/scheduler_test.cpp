@@ -205,44 +205,5 @@ TEST(SchedulerTest, JournalDigestNamesTheInput) {
   EXPECT_THAT(a, ::testing::MatchesRegex("fnv1a64-[0-9a-f]{16}"));
 }
 
-TEST(SchedulerTest, JournalRecordsAndReadsBack) {
-  test::TempDir dir;
-  const auto path = dir.path() / "batch.journal";
-  {
-    BatchJournal journal(path);
-    EXPECT_EQ(journal.size(), 0u);
-    journal.record(0, "fnv1a64-aaaa", "run_a");
-    journal.record(2, "fnv1a64-cccc", "run_c");
-  }
-  BatchJournal journal(path);
-  EXPECT_EQ(journal.size(), 2u);
-  EXPECT_EQ(journal.find(0, "fnv1a64-aaaa"), "run_a");
-  EXPECT_EQ(journal.find(2, "fnv1a64-cccc"), "run_c");
-  EXPECT_FALSE(journal.find(1, "fnv1a64-aaaa"));
-  EXPECT_FALSE(journal.find(0, "fnv1a64-changed"));  // the input at 0 changed: not that run
-}
-
-TEST(SchedulerTest, JournalSkipsALineCutShortAndAppendsAfterIt) {
-  test::TempDir dir;
-  const auto path = dir.path() / "batch.journal";
-  {
-    std::ofstream out(path, std::ios::binary);
-    out << "# runbase batch journal v1\n0\tfnv1a64-aaaa\trun_a\n1\tfnv1a64-bb";  // died mid-write
-  }
-  {
-    BatchJournal journal(path);
-    EXPECT_EQ(journal.size(), 1u);
-    journal.record(1, "fnv1a64-bbbb", "run_b");
-  }
-  BatchJournal journal(path);
-  EXPECT_EQ(journal.find(0, "fnv1a64-aaaa"), "run_a");
-  EXPECT_EQ(journal.find(1, "fnv1a64-bbbb"), "run_b");
-}
-
-TEST(SchedulerTest, JournalInAMissingDirectoryIsAnError) {
-  test::TempDir dir;
-  EXPECT_THROW(BatchJournal(dir.path() / "missing" / "batch.journal"), Error);
-}
-
 }  // namespace
 }  // namespace runbase
