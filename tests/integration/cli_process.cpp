@@ -75,6 +75,7 @@ ProcessResult run_process(const ProcessOptions& options) {
   std::array<int, 2> fds = {out_pipe[0], err_pipe[0]};
   const auto deadline = Clock::now() + options.timeout;
   bool timed_out = false;
+  std::size_t seen_err = 0;
   while (fds[0] >= 0 || fds[1] >= 0) {
     const auto left =
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
@@ -96,6 +97,14 @@ ProcessResult run_process(const ProcessOptions& options) {
         continue;
       }
       (i == 0 ? result.out : result.err).append(buffer, static_cast<std::size_t>(got));
+    }
+    if (options.on_stderr && result.err.size() != seen_err) {
+      seen_err = result.err.size();
+      const ProcessOptions::Action action = options.on_stderr(result.err);
+      if (action.signal != 0) ::kill(pid, action.signal);
+      if (action.close_stdout) {
+        close_fd(fds[0]);
+      }
     }
     if (!result.interrupted && !options.interrupt_when_stderr_has.empty() &&
         result.err.find(options.interrupt_when_stderr_has) != std::string::npos) {

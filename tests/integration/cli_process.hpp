@@ -3,6 +3,7 @@
 #define RUNBASE_TESTS_INTEGRATION_CLI_PROCESS_HPP
 
 #include <chrono>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -18,6 +19,14 @@ struct ProcessOptions {
   std::chrono::milliseconds timeout{20000};  ///< then SIGKILL, and exit_code is -1
   /// When not empty: send SIGINT once the child's stderr contains this text.
   std::string interrupt_when_stderr_has;
+  /// What `on_stderr` asks of the running child.
+  struct Action {
+    int signal = 0;             ///< sent now (SIGTERM, SIGKILL, ...); 0: none
+    bool close_stdout = false;  ///< close the read end of the child's stdout (a closed pipe)
+  };
+  /// When set: called each time the child's stderr grows, with all of it so far, on the thread
+  /// of `run_process` (it may run another process meanwhile).
+  std::function<Action(const std::string& err)> on_stderr;
 };
 
 struct ProcessResult {

@@ -3,10 +3,15 @@
 // code (docs/CLI.md). A few in-process tests cover the classification table itself.
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <iterator>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <runbase/runbase.hpp>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -358,6 +363,224 @@ TEST(CliBatchTest, InterruptedBatchResumesFromItsJournalWithoutPayingTwice) {
   EXPECT_EQ(again.exit_code, 10) << describe(again);
   EXPECT_EQ(only_object(again)["id"], id);
   EXPECT_EQ(stats(emulator)["requests"]["create"], 1);
+}
+
+// Runs the CLI with `on_stderr` watching its stderr (see ProcessOptions::on_stderr).
+ProcessResult runbase_cli_watched(std::vector<std::string> args, Env env,
+                                  std::function<ProcessOptions::Action(const std::string&)> watch) {
+  ProcessOptions options;
+  options.args.push_back(RUNBASE_CLI_PATH);
+  options.args.insert(options.args.end(), args.begin(), args.end());
+  options.env = std::move(env);
+  options.on_stderr = std::move(watch);
+  return run_process(options);
+}
+
+std::size_t count_of(const std::string& text, const std::string& part) {
+  std::size_t count = 0;
+  for (std::size_t at = text.find(part); at != std::string::npos; at = text.find(part, at + 1)) {
+    ++count;
+  }
+  return count;
+}
+
+// The --json objects of a batch, by their "line".
+std::map<int, json> by_line(const ProcessResult& result) {
+  std::map<int, json> objects;
+  for (const std::string& text : lines(result.out)) {
+    const json object = json::parse(text);
+    objects[object["line"].get<int>()] = object;
+  }
+  return objects;
+}
+
+TEST(CliJournalTest, ALineAddedAtTheTopFindsTheOtherRunsByTheirInput) {
+  EmulatorProcess emulator(emulator_args());
+  TempDir dir;
+  const std::string journal = dir.path() + "/batch.journal";
+  const std::string file = write_file(dir, "prompts.txt", "Two owls\nThree bees\n");
+  const ProcessResult first = runbase_cli(
+      {"batch", file, "--journal", journal, "--json", "--out", dir.path()}, env_for(emulator));
+  ASSERT_EQ(first.exit_code, 0) << describe(first);
+  auto before = by_line(first);
+
+  write_file(dir, "prompts.txt", "One swan\nTwo owls\nThree bees\n");
+  const ProcessResult again = runbase_cli(
+      {"batch", file, "--journal", journal, "--json", "--out", dir.path()}, env_for(emulator));
+  ASSERT_EQ(again.exit_code, 0) << describe(again);
+  auto after = by_line(again);
+  ASSERT_EQ(after.size(), 3u) << again.out;
+  EXPECT_EQ(after[2]["id"], before[1]["id"]);
+  EXPECT_EQ(after[3]["id"], before[2]["id"]);
+  const json counted = stats(emulator);
+  EXPECT_EQ(counted["runs_created"], 3);
+  EXPECT_EQ(counted["requests"]["create"], 3);
+}
+
+TEST(CliJournalTest, RepeatedLinesAreToldApartByOccurrence) {
+  EmulatorProcess emulator(emulator_args());
+  TempDir dir;
+  const std::string journal = dir.path() + "/batch.journal";
+  const std::string file = write_file(dir, "prompts.txt", "Same cat\nOther dog\nSame cat\n");
+  const ProcessResult first = runbase_cli(
+      {"batch", file, "--journal", journal, "--json", "--out", dir.path()}, env_for(emulator));
+  ASSERT_EQ(first.exit_code, 0) << describe(first);
+  auto before = by_line(first);
+  EXPECT_NE(before[1]["id"], before[3]["id"]);
+
+  // One more of the same line, and the lines moved: only the third "Same cat" is new.
+  write_file(dir, "prompts.txt", "Same cat\nSame cat\nSame cat\nOther dog\n");
+  const ProcessResult again = runbase_cli(
+      {"batch", file, "--journal", journal, "--json", "--out", dir.path()}, env_for(emulator));
+  ASSERT_EQ(again.exit_code, 0) << describe(again);
+  auto after = by_line(again);
+  EXPECT_EQ(after[4]["id"], before[2]["id"]);
+  std::set<std::string> cats = {after[1]["id"], after[2]["id"], after[3]["id"]};
+  EXPECT_EQ(cats.size(), 3u);
+  EXPECT_EQ(cats.count(before[1]["id"]), 1u);
+  EXPECT_EQ(cats.count(before[3]["id"]), 1u);
+  EXPECT_EQ(stats(emulator)["runs_created"], 4);
+}
+
+TEST(CliJournalTest, ASecondProcessOnTheSameJournalIsRefusedAndCreatesNothing) {
+  EmulatorProcess emulator(emulator_args());
+  TempDir dir;
+  const std::string journal = dir.path() + "/batch.journal";
+  std::string prompts;
+  for (int i = 0; i < 10; ++i) prompts += "Lamp number " + std::to_string(i) + " [never]\n";
+  const std::string file = write_file(dir, "prompts.txt", prompts);
+  const std::vector<std::string> command = {"batch", file, "--journal", journal, "--json"};
+
+  // The second process starts while the first holds the journal: once the first run is created.
+  ProcessResult second;
+  bool started_second = false;
+  const ProcessResult first =
+      runbase_cli_watched(command, env_for(emulator), [&](const std::string& err) {
+        if (started_second || err.find(": pending") == std::string::npos)
+          return ProcessOptions::Action{};
+        started_second = true;
+        second = runbase_cli(command, env_for(emulator));
+        return ProcessOptions::Action{SIGINT, false};  // then the first stops too
+      });
+  ASSERT_TRUE(started_second) << describe(first);
+  EXPECT_EQ(second.exit_code, 1) << describe(second);
+  EXPECT_NE(second.err.find("The batch journal " + journal + " is in use"), std::string::npos)
+      << second.err;
+  EXPECT_NE(second.err.find("another process"), std::string::npos) << second.err;
+  EXPECT_EQ(only_object(second)["error"]["kind"], "other");
+  EXPECT_EQ(first.exit_code, 130) << describe(first);
+  const auto created_by_first = stats(emulator)["runs_created"].get<int>();
+  EXPECT_GE(created_by_first, 1);
+  EXPECT_EQ(count_of(first.out, "\"id\":\"run_"), static_cast<std::size_t>(created_by_first))
+      << first.out;
+
+  // Once the first has let go, the journal is usable: the rest is created, nothing twice.
+  const ProcessResult third = runbase_cli(
+      {"batch", file, "--journal", journal, "--json", "--timeout", "0.3"}, env_for(emulator));
+  EXPECT_EQ(third.exit_code, 10) << describe(third);
+  EXPECT_EQ(lines(third.out).size(), 10u);
+  const json counted = stats(emulator);
+  EXPECT_EQ(counted["runs_created"], 10);
+  EXPECT_EQ(counted["requests"]["create"], 10);
+}
+
+TEST(CliJournalTest, KilledMidBatchTheRerunReportsTheUnansweredCreateAndPaysForNothingTwice) {
+  EmulatorProcess emulator({"--latency-ms", "1500", "--rate-limit", "0", "--api-key", kKey});
+  TempDir dir;
+  const std::string journal = dir.path() + "/batch.journal";
+  const std::string file =
+      write_file(dir, "prompts.txt", "Fox one\nFox two\nFox three\nFox four\nFox five\nFox six\n");
+  // Three requests per 10 s: three creates go out at once; the fourth is on record in the
+  // journal (its intent) and waits for the budget when the process is killed.
+  const ProcessResult killed = runbase_cli_watched(
+      {"batch", file, "--journal", journal, "--json", "--rate-limit", "3/10", "--concurrency", "4"},
+      env_for(emulator), [](const std::string& err) {
+        return ProcessOptions::Action{count_of(err, ": pending") >= 3 ? SIGKILL : 0, false};
+      });
+  ASSERT_EQ(killed.exit_code, 128 + SIGKILL) << describe(killed);
+  EXPECT_EQ(stats(emulator)["runs_created"], 3);
+
+  const ProcessResult rerun = runbase_cli(
+      {"batch", file, "--journal", journal, "--json", "--out", dir.path()}, env_for(emulator));
+  EXPECT_EQ(rerun.exit_code, 1) << describe(rerun);
+  auto items = by_line(rerun);
+  ASSERT_EQ(items.size(), 6u) << rerun.out;
+  const json unknown = items[4]["error"];
+  EXPECT_EQ(unknown["outcomeUnknown"], true) << unknown;
+  const std::string message = unknown["message"];
+  EXPECT_NE(message.find("a run may exist"), std::string::npos) << message;
+  EXPECT_NE(message.find(journal), std::string::npos) << message;
+  EXPECT_NE(message.find("--recreate-unknown"), std::string::npos) << message;
+  for (int line : {1, 2, 3, 5, 6}) EXPECT_EQ(items[line]["status"], "succeeded") << line;
+  // Lines 1-3 were resumed; 5 and 6 created; 4 was not sent again.
+  EXPECT_EQ(stats(emulator)["runs_created"], 5);
+
+  // The user checked: no run for line 4. Create it.
+  const ProcessResult recreated = runbase_cli(
+      {"batch", file, "--journal", journal, "--json", "--recreate-unknown", "--out", dir.path()},
+      env_for(emulator));
+  EXPECT_EQ(recreated.exit_code, 0) << describe(recreated);
+  const json counted = stats(emulator);
+  EXPECT_EQ(counted["runs_created"], 6);
+  EXPECT_EQ(counted["requests"]["create"], 6);
+}
+
+TEST(CliJournalTest, ADroppedCreateIsReportedOnRerunNotSentAgain) {
+  EmulatorProcess emulator(emulator_args());
+  TempDir dir;
+  const std::string journal = dir.path() + "/batch.journal";
+  const std::string file = write_file(dir, "prompts.txt", "A vase\nA lamp [drop]\n");
+  const ProcessResult first = runbase_cli(
+      {"batch", file, "--journal", journal, "--json", "--out", dir.path()}, env_for(emulator));
+  EXPECT_EQ(first.exit_code, 8) << describe(first);
+  EXPECT_EQ(stats(emulator)["requests"]["create"], 2);
+
+  const ProcessResult again = runbase_cli(
+      {"batch", file, "--journal", journal, "--json", "--out", dir.path()}, env_for(emulator));
+  EXPECT_EQ(again.exit_code, 1) << describe(again);
+  auto items = by_line(again);
+  EXPECT_EQ(items[1]["status"], "succeeded");
+  EXPECT_EQ(items[2]["error"]["outcomeUnknown"], true) << items[2];
+  EXPECT_NE(again.err.find("--recreate-unknown"), std::string::npos) << again.err;
+  EXPECT_EQ(stats(emulator)["requests"]["create"], 2);  // nothing sent again
+  EXPECT_EQ(stats(emulator)["runs_created"], 1);
+}
+
+TEST(CliJournalTest, ATornLastRecordIsReportedAndNotTrusted) {
+  EmulatorProcess emulator(emulator_args());
+  TempDir dir;
+  const std::string journal = dir.path() + "/batch.journal";
+  const std::string file = write_file(dir, "prompts.txt", "A vase\nA cup\n");
+  ASSERT_EQ(
+      runbase_cli({"batch", file, "--journal", journal, "--out", dir.path()}, env_for(emulator))
+          .exit_code,
+      0);
+  // The machine died while the last answer was being written: its line is cut short.
+  std::string text;
+  {
+    std::ifstream in(journal, std::ios::binary);
+    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  ASSERT_EQ(text.back(), '\n');
+  text.resize(text.size() - 10);
+  std::ofstream(journal, std::ios::binary | std::ios::trunc) << text;
+
+  const ProcessResult again = runbase_cli(
+      {"batch", file, "--journal", journal, "--json", "--out", dir.path()}, env_for(emulator));
+  EXPECT_EQ(again.exit_code, 1) << describe(again);
+  EXPECT_NE(again.err.find("warning: Batch journal " + journal + ", line 5: "), std::string::npos)
+      << again.err;
+  EXPECT_NE(again.err.find("not trusted"), std::string::npos) << again.err;
+  // One line resumed, the other's answer was torn: reported, not created again.
+  std::size_t unknown = 0;
+  for (const auto& [line, object] : by_line(again)) {
+    if (object.contains("error")) {
+      EXPECT_EQ(object["error"]["outcomeUnknown"], true) << object;
+      ++unknown;
+    }
+  }
+  EXPECT_EQ(unknown, 1u) << again.out;
+  EXPECT_EQ(stats(emulator)["runs_created"], 2);
 }
 
 // ---- exit codes, one per failure class --------------------------------------------------------

@@ -40,6 +40,9 @@ struct GlobalOptions {
   std::string base_url;
   std::string api_key;
   bool verbose = false;
+  std::optional<RateLimit> rate_limit;  // --rate-limit; unset: the SDK's default (20/10)
+  std::string ca_bundle;
+  std::string proxy;
 };
 
 struct GenerateOptions {
@@ -68,6 +71,7 @@ struct BatchCommandOptions {
   std::string file;
   std::string out = ".";
   std::string journal;
+  bool recreate_unknown = false;
   int concurrency = 0;
   double timeout = kDefaultTimeoutSeconds;
   bool json = false;
@@ -94,6 +98,27 @@ std::string environment(const char* name) {
 
 std::chrono::milliseconds to_duration(double seconds) {
   return std::chrono::milliseconds(static_cast<long long>(seconds * 1000.0));
+}
+
+// --rate-limit: "N/SECONDS" (SECONDS may have a fraction), or "0" for none. nullopt: not valid.
+std::optional<RateLimit> parse_rate_limit(const std::string& text) {
+  if (text == "0") return RateLimit{0, std::chrono::milliseconds(0)};
+  const std::size_t slash = text.find('/');
+  if (slash == std::string::npos || slash == 0 || slash + 1 >= text.size()) return std::nullopt;
+  const std::string count = text.substr(0, slash);
+  const std::string seconds = text.substr(slash + 1);
+  if (count.find_first_not_of("0123456789") != std::string::npos || count.size() > 6 ||
+      seconds.find_first_not_of("0123456789.") != std::string::npos) {
+    return std::nullopt;
+  }
+  char* end = nullptr;
+  const double window = std::strtod(seconds.c_str(), &end);
+  if (end != seconds.c_str() + seconds.size() || !(window > 0) || window > 86400) {
+    return std::nullopt;
+  }
+  const int requests = std::stoi(count);
+  if (requests <= 0) return std::nullopt;
+  return RateLimit{requests, to_duration(window)};
 }
 
 // 50000 micro-USD -> "$0.05"; 1234567 -> "$1.234567".
@@ -206,6 +231,9 @@ class Session {
     ClientOptions options;
     options.base_url = global_.base_url;
     options.user_agent_suffix = "runbase-cli/" + std::string(version());
+    if (global_.rate_limit) options.rate_limit = *global_.rate_limit;
+    options.ca_bundle = global_.ca_bundle;
+    options.proxy = global_.proxy;
     const bool verbose = global_.verbose;
     options.logger = [this, verbose](LogLevel level, std::string_view line) {
       // Warnings (retries, unknown statuses) always; the HTTP exchange with --verbose. The SDK
@@ -436,6 +464,7 @@ int batch(Session& session, const BatchCommandOptions& options) {
   BatchOptions batch_options;
   batch_options.max_in_flight = options.concurrency;
   batch_options.journal = options.journal;
+  batch_options.recreate_unknown = options.recreate_unknown;
   batch_options.wait.timeout = to_duration(options.timeout);
   batch_options.wait.cancel = &token;
   // The SDK reports runs and progress on this thread: count successes to show failures.
@@ -555,6 +584,23 @@ int run_cli(int argc, const char* const* argv, Console& console) {
   app.add_option("--api-key", global.api_key, "API key sk-... (default: $RUNBASE_API_KEY)");
   app.add_flag("-v,--verbose", global.verbose,
                "Show each HTTP exchange on stderr (the key is redacted)");
+  std::string rate_limit_text;
+  app.add_option("--rate-limit", rate_limit_text,
+                 "Most API requests per window, as N/SECONDS (default 20/10, the service's "
+                 "limit per key; 0: no client-side limit). Lower it when other programs share "
+                 "the key")
+      ->check(
+          [](const std::string& text) {
+            return parse_rate_limit(text)
+                       ? std::string()
+                       : "--rate-limit must be N/SECONDS, e.g. 20/10 or 5/2.5, or 0 for none";
+          },
+          "N/SECONDS");
+  app.add_option("--ca-bundle", global.ca_bundle,
+                 "Extra trusted CA certificates (PEM file), e.g. for a TLS-inspecting proxy")
+      ->check(CLI::ExistingFile);
+  app.add_option("--proxy", global.proxy,
+                 "HTTP(S) proxy, e.g. http://proxy:3128 (default: the usual *_proxy variables)");
 
   GenerateOptions generate_options;
   CLI::App* generate_command =
@@ -619,6 +665,10 @@ int run_cli(int argc, const char* const* argv, Console& console) {
       "--journal", batch_options.journal,
       "Record each run created in this file; running the batch again with it resumes "
       "those runs instead of paying for them twice");
+  batch_command->add_flag(
+      "--recreate-unknown", batch_options.recreate_unknown,
+      "With --journal: create again the lines whose create was sent but never answered (a run "
+      "may exist for them, and would be billed twice)");
   batch_command
       ->add_option("--concurrency", batch_options.concurrency,
                    "Runs in flight at once (0: as many as the rate limit allows)")
@@ -640,6 +690,7 @@ int run_cli(int argc, const char* const* argv, Console& console) {
     return code == 0 ? to_int(ExitCode::Ok) : to_int(ExitCode::Usage);
   }
 
+  if (!rate_limit_text.empty()) global.rate_limit = parse_rate_limit(rate_limit_text);
   try {
     Session session(console, global);
     if (generate_command->parsed()) return generate(session, generate_options);

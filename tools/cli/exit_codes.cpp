@@ -24,8 +24,9 @@ std::string unknown_outcome_hint(Phase phase) {
            "running the command again creates and bills a new run.";
   }
   if (phase == Phase::Batch) {
-    return "If this line's create was cut off, its run may exist and be billed; check before "
-           "running the batch again (a --journal only remembers creates that were answered).";
+    return "Its run may exist and be billed: look for it at runbase.net (dashboard) before "
+           "creating it again. With --journal, running the batch again reports this line "
+           "instead of creating it; --recreate-unknown creates it anyway.";
   }
   return "Try again in a moment; if it persists, check --base-url and your network.";
 }
