@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <fstream>
+#include <future>
 #include <iterator>
 #include <string>
 #include <vector>
@@ -116,6 +117,54 @@ TEST(ClientHostileTest, AnAsyncPollInRetryBackoffDoesNotHoldUpOtherRuns) {
       order.push_back(request.target.substr(request.target.rfind('/') + 1));
   }
   EXPECT_EQ(order, (std::vector<std::string>{"run_slow", "run_quick", "run_slow"}));
+}
+
+// With the rate limit off, a fan-out of async creates goes out at most 256 at a time; the rest
+// wait in the Client, their request timeouts not yet running, so a server that is slow to answer
+// them all is not flooded into time-outs (each a create of unknown outcome).
+TEST(ClientHostileTest, AFanOutKeepsAtMost256RequestsOnTheWire) {
+  constexpr int kRuns = 300;
+  std::atomic<int> on_wire{0};
+  std::atomic<int> peak{0};
+  std::atomic<int> created{0};
+  LoopbackServer server;  // after what its handlers use: it stops before they are gone
+  server.server().new_task_queue = [] { return new httplib::ThreadPool(kRuns + 8); };
+  server.server().Post("/api/v1/runs", [&](const httplib::Request&, httplib::Response& res) {
+    const int now = ++on_wire;
+    for (int seen = peak.load(); now > seen && !peak.compare_exchange_weak(seen, now);) {
+    }
+    server.stall();  // answered once the test has counted what arrived
+    --on_wire;
+    std::string body = kRunJson;
+    body.replace(body.find("run_1"), 5, "run_" + std::to_string(++created));
+    body.replace(body.find("succeeded"), 9, "pending");
+    res.status = 201;
+    res.set_content(body, "application/json");
+  });
+  server.server().Get(R"(/api/v1/runs/(run_\d+))",
+                      [](const httplib::Request& req, httplib::Response& res) {
+                        std::string body = kRunJson;
+                        body.replace(body.find("run_1"), 5, req.matches[1]);
+                        res.set_content(body, "application/json");
+                      });
+  server.start();
+  runbase::ClientOptions options = options_for(server.url("/api/v1"));
+  options.rate_limit.requests = 0;
+  runbase::Client client(options);
+  runbase::WaitOptions wait;
+  wait.poll_interval = 10ms;
+  runbase::GptImage1Input input;
+  input.prompt = "a lamp";
+  std::vector<std::future<runbase::Run>> futures;
+  for (int i = 0; i < kRuns; ++i) futures.push_back(client.generate_async(input, wait));
+
+  ASSERT_TRUE(server.wait_for_requests(256, 20s));
+  // Without the cap the other 44 arrive within milliseconds; with it, none until one is answered.
+  EXPECT_FALSE(server.wait_for_requests(257, 500ms)) << server.requests() << " requests arrived";
+  server.release();
+  for (auto& future : futures) EXPECT_EQ(future.get().status, runbase::RunStatus::Succeeded);
+  EXPECT_EQ(peak.load(), 256);
+  EXPECT_EQ(created.load(), kRuns);  // every create sent once
 }
 
 // The Client end to end over HTTP/2, as with any server that accepts it over TLS (nghttpd speaks
