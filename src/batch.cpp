@@ -108,6 +108,7 @@ void Client::Impl::start_generate(detail::CreateRequest request, WaitOptions opt
                      }
                      detail::Scheduler::Watch watch;
                      watch.run_id = created->id;
+                     watch.model = created->model;
                      watch.poll_interval = options.poll_interval;
                      watch.max_poll_interval = options.max_poll_interval;
                      watch.deadline = deadline;

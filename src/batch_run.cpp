@@ -15,6 +15,9 @@ namespace {
 using std::chrono::milliseconds;
 using time_point = Clock::time_point;
 
+// Every item of a batch is a GptImage1Input: how long its runs take is learned for this model.
+constexpr std::string_view kModel = GptImage1Input::model_id;
+
 // A create error that every later create of the batch would get too: the key, the balance, the
 // quota or the spend limit. The items not yet created get it without sending anything.
 bool repeats_for_every_create(const std::exception_ptr& error) {
@@ -75,8 +78,9 @@ std::vector<BatchResult> BatchRun::run() {
     }
     // Asked each time: the estimate of how long runs take moves as runs finish.
     if (next_ < total_ &&
-        active_ + creating_ < batch_in_flight_limit(options_.max_in_flight, api_.rate_limit(),
-                                                    scheduler_.expected_duration())) {
+        active_ + creating_ <
+            batch_in_flight_limit(options_.max_in_flight, api_.rate_limit(),
+                                  scheduler_.expected_duration(std::string(kModel)))) {
       start_item(next_++);
       continue;
     }
@@ -115,22 +119,22 @@ void BatchRun::handle(BatchInbox::Event& event) {
   if (options_.wait.on_update) options_.wait.on_update(*event.run);
 }
 
-void BatchRun::start_watch(std::size_t index, std::string run_id, time_point started,
-                           std::optional<time_point> deadline, bool created,
-                           std::string last_status) {
+void BatchRun::start_watch(std::size_t index, Run created, time_point started,
+                           std::optional<time_point> deadline) {
   const WaitOptions& wait = options_.wait;
   Item& item = items_[index];
-  item.run_id = run_id;
+  item.run_id = created.id;
   item.state = State::Active;
   ++active_;
   Scheduler::Watch spec;
-  spec.run_id = std::move(run_id);
+  spec.run_id = std::move(created.id);
+  spec.model = std::move(created.model);
   spec.poll_interval = wait.poll_interval;
   spec.max_poll_interval = wait.max_poll_interval;
   spec.deadline = deadline;
   spec.started = started;
-  if (created) spec.created_at = clock_.now();
-  spec.last_status = std::move(last_status);
+  spec.created_at = clock_.now();
+  spec.last_status = std::move(created.status_text);
   // The batch's token is watched here, by this thread: the timer need not look at it.
   item.watch = scheduler_.watch(std::move(spec), inbox_, index);
 }
@@ -179,8 +183,7 @@ void BatchRun::on_created(std::size_t index, std::optional<Run> run, std::except
   } else if (created.status == RunStatus::Failed) {
     finish_item(index, std::nullopt, std::make_exception_ptr(RunFailedError(std::move(created))));
   } else {
-    const std::string status = created.status_text;
-    start_watch(index, std::move(created.id), item.started, item.deadline, true, status);
+    start_watch(index, std::move(created), item.started, item.deadline);
   }
 }
 

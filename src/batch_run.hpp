@@ -65,9 +65,9 @@ class BatchRun {
   };
 
   void start_item(std::size_t index);
-  void start_watch(std::size_t index, std::string run_id, Clock::time_point started,
-                   std::optional<Clock::time_point> deadline, bool created,
-                   std::string last_status);
+  /// Has the Scheduler watch a run just created.
+  void start_watch(std::size_t index, Run created, Clock::time_point started,
+                   std::optional<Clock::time_point> deadline);
   void on_created(std::size_t index, std::optional<Run> run, std::exception_ptr error);
   void finish_item(std::size_t index, std::optional<Run> run, std::exception_ptr error);
   void handle(BatchInbox::Event& event);

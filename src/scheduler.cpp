@@ -69,12 +69,18 @@ milliseconds DurationEstimator::expected() const noexcept {
   return milliseconds(static_cast<long long>(std::llround(mean_ms_ + 2.0 * deviation_ms_)));
 }
 
-milliseconds DurationEstimator::first_poll_delay(milliseconds poll_interval,
-                                                 milliseconds max_poll_interval) const {
+PollPlan DurationEstimator::plan(milliseconds poll_interval, milliseconds max_poll_interval) const {
   const milliseconds low = std::max(milliseconds(1), poll_interval);
   const milliseconds high = std::max(low, max_poll_interval);
-  if (samples_ == 0) return low;
-  return std::clamp(expected(), low, high);
+  if (samples_ == 0) {
+    const milliseconds first = std::clamp(kPrior / 4, low, high);
+    return PollPlan{first, next_interval(first, high)};
+  }
+  // Polling before the usual finish only spends the rate budget; max_poll_interval bounds how
+  // late a run that takes the usual time is seen, not when the first poll may come.
+  const auto mean = milliseconds(std::llround(mean_ms_));
+  const milliseconds first = std::max(low, std::min(expected(), mean + high));
+  return PollPlan{first, next_interval(low, high)};
 }
 
 milliseconds next_interval(milliseconds interval, milliseconds max_interval) {
@@ -190,15 +196,15 @@ Scheduler::~Scheduler() {
   deliver(out);
 }
 
-milliseconds Scheduler::first_poll_delay(milliseconds poll_interval,
-                                         milliseconds max_poll_interval) const {
+PollPlan Scheduler::poll_plan(const std::string& model, milliseconds poll_interval,
+                              milliseconds max_poll_interval) const {
   std::lock_guard<std::mutex> lock(mutex_);
-  return estimator_.first_poll_delay(poll_interval, max_poll_interval);
+  return estimator(model).plan(poll_interval, max_poll_interval);
 }
 
-milliseconds Scheduler::expected_duration() const {
+milliseconds Scheduler::expected_duration(const std::string& model) const {
   std::lock_guard<std::mutex> lock(mutex_);
-  return estimator_.expected();
+  return estimator(model).expected();
 }
 
 std::size_t Scheduler::watching() const {
@@ -385,10 +391,18 @@ void Scheduler::unwatch(WatchId id) {
 // --- internals (mutex_ held unless said otherwise)
 // -----------------------------------------
 
+const DurationEstimator& Scheduler::estimator(const std::string& model) const {
+  static const DurationEstimator kCold;
+  const auto it = estimators_.find(model);
+  return it == estimators_.end() ? kCold : it->second;
+}
+
 Scheduler::time_point Scheduler::due(const Watcher& watcher) const {
   if (watcher.first_pending && watcher.spec.created_at) {
     return *watcher.spec.created_at +
-           estimator_.first_poll_delay(watcher.spec.poll_interval, watcher.spec.max_poll_interval);
+           estimator(watcher.spec.model)
+               .plan(watcher.spec.poll_interval, watcher.spec.max_poll_interval)
+               .first;
   }
   return watcher.next_due;
 }
@@ -461,8 +475,13 @@ void Scheduler::publish(Entry& entry, const Flight& flight, Deliveries& out) {
       // one is an interval away, the interval growing. One not yet due keeps
       // its plan.
       if (due(watcher) <= now) {
-        if (watcher.first_pending) first_pending_.erase(watcher.id);
-        watcher.first_pending = false;
+        if (watcher.first_pending) {
+          first_pending_.erase(watcher.id);
+          watcher.first_pending = false;
+          watcher.interval = estimator(watcher.spec.model)
+                                 .plan(watcher.spec.poll_interval, watcher.spec.max_poll_interval)
+                                 .gap;
+        }
         watcher.next_due = now + watcher.interval;
         watcher.interval = next_interval(watcher.interval, watcher.spec.max_poll_interval);
       }
@@ -508,12 +527,13 @@ void Scheduler::note_finished(Entry& entry, const Run& run, time_point observed_
     duration = std::chrono::duration_cast<milliseconds>(middle - *entry.created_at);
   }
   if (!duration) return;
-  const milliseconds before = estimator_.expected();
-  const std::size_t samples = estimator_.samples();
-  estimator_.observe(*duration);
+  DurationEstimator& learned = estimators_[run.model];
+  const milliseconds before = learned.expected();
+  const std::size_t samples = learned.samples();
+  learned.observe(*duration);
   // First polls planned at the estimate may now be due sooner: their timers
   // follow. (Later is noticed when a timer fires.)
-  if (!first_pending_.empty() && (samples == 0 || estimator_.expected() < before)) {
+  if (!first_pending_.empty() && (samples == 0 || learned.expected() < before)) {
     std::vector<WatchId> ids(first_pending_.begin(), first_pending_.end());
     loop_.post([this, ids = std::move(ids)] {
       for (WatchId id : ids) arm(id);

@@ -37,27 +37,37 @@ bool holds(const std::exception_ptr& error) {
   }
 }
 
-/// How long runs take on this Client, learned from the runs it sees finish: a
-/// running mean and mean deviation (exact averages for the first eight, then
-/// moving averages), so a change of model or of load shows within a few runs.
+/// When to poll a run just created: `first` after its creation, then `gap` after that poll if it
+/// found the run unfinished, each later gap half as long again, up to `max_poll_interval`.
+struct PollPlan {
+  std::chrono::milliseconds first;
+  std::chrono::milliseconds gap;
+};
+
+/// How long runs of one model take on this Client, learned from the runs it sees finish: a
+/// running mean and mean deviation (exact averages for the first eight, then moving averages), so
+/// a change of load shows within a few runs. The Scheduler keeps one per model.
 ///
 /// Thread safety: none; the Scheduler guards it.
 class DurationEstimator {
  public:
-  /// Before any run is seen: the docs' ~4 s for an image model.
+  /// Before any run is seen: the docs' ~4 s for an image model (their one example: 4.2 s).
   static constexpr std::chrono::milliseconds kPrior{4000};
 
   void observe(std::chrono::milliseconds duration);
   std::size_t samples() const noexcept { return samples_; }
-  /// When a run is expected to be done: the mean plus twice the deviation (most
-  /// runs are done by then, so the first poll seldom finds one still running).
-  /// `kPrior` before any sample.
+  /// When a run is expected to be done: the mean plus twice the deviation (most runs are done by
+  /// then, so the first poll seldom finds one still running). `kPrior` before any sample.
   std::chrono::milliseconds expected() const noexcept;
-  /// The pause before the first poll of a run just created: `poll_interval`
-  /// until a run was seen finishing, then `expected()`, kept within
-  /// [poll_interval, max_poll_interval].
-  std::chrono::milliseconds first_poll_delay(std::chrono::milliseconds poll_interval,
-                                             std::chrono::milliseconds max_poll_interval) const;
+  /// The polls of a run just created, within [poll_interval, max_poll_interval] but for the first
+  /// poll of a learned model:
+  /// - cold (no run seen finishing): from a quarter of `kPrior`, backing off by half, so at most
+  ///   two polls come before the prior (1 s, 2.5 s, 4.75 s, ... with the default WaitOptions);
+  /// - learned: the first poll at `expected()`, however long that is, but no later than
+  ///   `max_poll_interval` past the mean (a run that takes the usual time is seen within it);
+  ///   then from `poll_interval`, backing off.
+  PollPlan plan(std::chrono::milliseconds poll_interval,
+                std::chrono::milliseconds max_poll_interval) const;
 
  private:
   double mean_ms_ = static_cast<double>(kPrior.count());
@@ -146,9 +156,11 @@ class Scheduler {
   Scheduler& operator=(const Scheduler&) = delete;
 
   Clock& clock() const noexcept { return *clock_; }
-  std::chrono::milliseconds first_poll_delay(std::chrono::milliseconds poll_interval,
-                                             std::chrono::milliseconds max_poll_interval) const;
-  std::chrono::milliseconds expected_duration() const;
+  /// The polls of a run of `model` just created (`DurationEstimator::plan` of that model).
+  PollPlan poll_plan(const std::string& model, std::chrono::milliseconds poll_interval,
+                     std::chrono::milliseconds max_poll_interval) const;
+  /// How long a run of `model` is expected to take (`DurationEstimator::expected`).
+  std::chrono::milliseconds expected_duration(const std::string& model) const;
 
   // --- sync waits
   // -------------------------------------------------------------------------
@@ -181,6 +193,7 @@ class Scheduler {
 
   struct Watch {
     std::string run_id;
+    std::string model;  ///< the run's model: a run just created is polled as runs of it take
     std::chrono::milliseconds poll_interval{1000};
     std::chrono::milliseconds max_poll_interval{5000};
     std::optional<time_point> deadline;
@@ -241,6 +254,7 @@ class Scheduler {
   };
   using Deliveries = std::vector<Delivery>;
 
+  const DurationEstimator& estimator(const std::string& model) const;
   time_point due(const Watcher& watcher) const;
   std::shared_ptr<Flight> start_flight(Entry& entry);
   void finish_flight(const std::string& run_id, const std::shared_ptr<Flight>& flight,
@@ -273,8 +287,8 @@ class Scheduler {
   const GetRun get_run_;
   const StartGetRun start_get_run_;
 
-  mutable std::mutex mutex_;  // guards everything below
-  DurationEstimator estimator_;
+  mutable std::mutex mutex_;                                       // guards everything below
+  std::unordered_map<std::string, DurationEstimator> estimators_;  // by model
   std::unordered_map<std::string, Entry> entries_;
   std::unordered_map<WatchId, std::string> watch_runs_;  // watch id -> run id
   std::unordered_set<WatchId> first_pending_;  // watchers whose first poll follows the estimate

@@ -43,8 +43,10 @@ Run sync_wait(Scheduler& scheduler, std::string_view run_id, const WaitOptions& 
   // A run just created is never done: the first poll comes when the scheduler expects it to be.
   milliseconds pause(0);
   if (!poll_now) {
-    pause = scheduler.first_poll_delay(first_interval, max_interval);
-    interval = next_interval(interval, max_interval);
+    const PollPlan plan =
+        scheduler.poll_plan(last ? last->model : std::string(), first_interval, max_interval);
+    pause = plan.first;
+    interval = plan.gap;
   }
   for (;;) {
     if (pause.count() > 0) {

@@ -29,8 +29,27 @@ TEST(SchedulerTest, EstimatorStartsAtTheDocumentedFourSeconds) {
   DurationEstimator estimator;
   EXPECT_EQ(estimator.samples(), 0u);
   EXPECT_EQ(estimator.expected(), ms(4000));
-  // Until a run was seen finishing, the first poll keeps the caller's poll_interval.
-  EXPECT_EQ(estimator.first_poll_delay(ms(1000), ms(5000)), ms(1000));
+}
+
+// Nothing learned yet: a quarter of the prior, backing off by half; the default WaitOptions give
+// polls at 1 s, 2.5 s, 4.75 s, ...
+TEST(SchedulerTest, ColdPlanStartsAtAQuarterOfThePrior) {
+  const detail::PollPlan plan = DurationEstimator().plan(ms(1000), ms(5000));
+  EXPECT_EQ(plan.first, ms(1000));
+  EXPECT_EQ(plan.gap, ms(1500));
+}
+
+// However short the caller's poll_interval, at most two polls come before the prior: not 0.25 s,
+// 0.625 s, 1.19 s, ... but 1 s, 2.5 s.
+TEST(SchedulerTest, ColdPlanSpendsAtMostTwoPollsBeforeThePrior) {
+  for (const auto interval : {ms(1), ms(50), ms(250), ms(1000)}) {
+    const detail::PollPlan plan = DurationEstimator().plan(interval, ms(5000));
+    EXPECT_GE(plan.first + plan.gap, DurationEstimator::kPrior / 2) << interval.count();
+    EXPECT_LE(plan.first, DurationEstimator::kPrior) << interval.count();
+  }
+  // The caller's bounds still hold: a slower interval, or a lower max.
+  EXPECT_EQ(DurationEstimator().plan(ms(3000), ms(5000)).first, ms(3000));
+  EXPECT_EQ(DurationEstimator().plan(ms(100), ms(500)).first, ms(500));
 }
 
 TEST(SchedulerTest, EstimatorLearnsFromOneRunWithSomeMargin) {
@@ -38,18 +57,27 @@ TEST(SchedulerTest, EstimatorLearnsFromOneRunWithSomeMargin) {
   estimator.observe(ms(2000));
   // Mean 2000, spread assumed at an eighth (250): expected at mean + 2 spreads.
   EXPECT_EQ(estimator.expected(), ms(2500));
-  EXPECT_EQ(estimator.first_poll_delay(ms(1000), ms(5000)), ms(2500));
+  const detail::PollPlan plan = estimator.plan(ms(1000), ms(5000));
+  EXPECT_EQ(plan.first, ms(2500));
+  EXPECT_EQ(plan.gap, ms(1500));  // not done then: from poll_interval, backing off
 }
 
-TEST(SchedulerTest, FirstPollStaysWithinPollIntervalAndMax) {
+// A learned model's first poll is where its runs are done, even past max_poll_interval: polling a
+// 20 s run at 5 s only spends the rate budget.
+TEST(SchedulerTest, LearnedFirstPollGoesPastTheMaxForLongRuns) {
   DurationEstimator estimator;
   estimator.observe(ms(20000));
-  EXPECT_EQ(estimator.first_poll_delay(ms(1000), ms(5000)), ms(5000));
+  EXPECT_EQ(estimator.plan(ms(1000), ms(5000)).first, ms(25000));  // 20000 + 2 * 2500
+  // A wide spread: no later than max_poll_interval past the mean.
+  DurationEstimator spread;
+  spread.observe(ms(10000));
+  spread.observe(ms(30000));  // mean 20000, deviation 1250 + (20000 - 1250) / 2
+  EXPECT_EQ(spread.expected(), ms(41250));
+  EXPECT_EQ(spread.plan(ms(1000), ms(5000)).first, ms(25000));
+  // Quick runs: never before poll_interval.
   DurationEstimator quick;
   quick.observe(ms(100));
-  EXPECT_EQ(quick.first_poll_delay(ms(1000), ms(5000)), ms(1000));
-  // A max below the interval is the interval.
-  EXPECT_EQ(estimator.first_poll_delay(ms(3000), ms(1000)), ms(3000));
+  EXPECT_EQ(quick.plan(ms(1000), ms(5000)).first, ms(1000));
 }
 
 TEST(SchedulerTest, EstimatorConvergesOnSteadyRunsAndFollowsAChange) {
@@ -121,6 +149,38 @@ TEST(SchedulerTest, GenerateFirstPollMovesToTheLearnedEstimate) {
   ASSERT_EQ(h.transport->count(), 4u);
   // One run of 4 s seen: expected at 4000 + 2 * 500.
   EXPECT_EQ(h.transport->request(3).sent_at - h.transport->request(2).sent_at, ms(5000));
+}
+
+// Durations are learned per model (the model the service reports for the run): 20 s runs of one
+// model do not delay the first poll of another that has not been seen finishing.
+TEST(SchedulerTest, DurationsAreLearnedPerModel) {
+  Harness h;
+  Client client = h.client();
+  const std::string took_20s =
+      R"("createdAt":"2026-01-01T00:00:00.000Z","completedAt":"2026-01-01T00:00:20.000Z")";
+  const auto other_model = [](std::string json) {
+    json.replace(json.find("openai/gpt-image-1"), 18, "acme/slow-video-1");
+    return json;
+  };
+  h.transport->reply(201, other_model(run_json("run_1", "pending")));
+  h.transport->reply(200, other_model(run_json("run_1", "succeeded", took_20s)));
+  h.transport->reply(201, other_model(run_json("run_2", "pending")));
+  h.transport->reply(200, other_model(run_json("run_2", "succeeded", took_20s)));
+  h.transport->reply(201, run_json("run_3", "pending"));
+  h.transport->reply(200, run_json("run_3", "succeeded", took_20s));
+  WaitOptions options;
+  options.max_poll_interval = ms(60000);  // the first poll of run_1 comes at 25 s, not before
+  GptImage1Input input{"a red fox", std::nullopt, {}};
+
+  client.generate(input, options);  // cold: 1 s after its create
+  ASSERT_EQ(h.transport->count(), 2u);
+  EXPECT_EQ(h.transport->request(1).sent_at - h.transport->request(0).sent_at, ms(1000));
+  client.generate(input, options);  // that model learned: 20 s + 2 * 2.5 s
+  ASSERT_EQ(h.transport->count(), 4u);
+  EXPECT_EQ(h.transport->request(3).sent_at - h.transport->request(2).sent_at, ms(25000));
+  client.generate(input, options);  // openai/gpt-image-1 is still cold
+  ASSERT_EQ(h.transport->count(), 6u);
+  EXPECT_EQ(h.transport->request(5).sent_at - h.transport->request(4).sent_at, ms(1000));
 }
 
 TEST(SchedulerTest, SpentIsCostOfCreatedRunsLessRefunds) {
