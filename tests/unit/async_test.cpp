@@ -8,7 +8,9 @@
 
 #include <atomic>
 #include <future>
+#include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -24,27 +26,39 @@ using test::run_json;
 
 constexpr auto kBound = std::chrono::seconds(30);  // what a stuck test would exceed
 
-GptImage1Input input() {
+GptImage1Input input(std::string prompt = "a lighthouse") {
   GptImage1Input in;
-  in.prompt = "a lighthouse";
+  in.prompt = std::move(prompt);
   return in;
 }
 
 /// A fake Runbase: POST creates run_1, run_2, ...; a GET answers succeeded, except that the
-/// first GET of `stalled` waits until `release()`.
+/// first GET of the run created with the prompt `stalled` waits until `release()`. (By prompt, not
+/// by run id: async creates run side by side, so the first call is not always the first create.)
 class FakeService {
  public:
-  explicit FakeService(std::string stalled = {}) : stalled_(std::move(stalled)) {
+  explicit FakeService(std::string stalled = {}) : stalled_prompt_(std::move(stalled)) {
     released_ = release_.get_future().share();
   }
   ~FakeService() { release(); }
 
   HttpResponse operator()(const HttpRequest& request) {
     if (request.method == "POST") {
-      return HttpResponse{201, {}, run_json("run_" + std::to_string(++created_), "pending")};
+      const std::string id = "run_" + std::to_string(++created_);
+      if (!stalled_prompt_.empty() &&
+          request.body.find("\"" + stalled_prompt_ + "\"") != std::string::npos) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        stalled_id_ = id;
+      }
+      return HttpResponse{201, {}, run_json(id, "pending")};
     }
     const std::string id = request.url.substr(request.url.rfind('/') + 1);
-    if (id == stalled_ && !stall_taken_.exchange(true)) {
+    bool stall = false;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stall = id == stalled_id_;
+    }
+    if (stall && !stall_taken_.exchange(true)) {
       released_.wait();
       stall_returned_ = true;
     }
@@ -59,7 +73,8 @@ class FakeService {
   bool stall_returned() const { return stall_returned_.load(); }
 
  private:
-  std::string stalled_;
+  const std::string stalled_prompt_;
+  std::string stalled_id_;  // guarded by mutex_
   std::atomic<int> created_{0};
   std::atomic<bool> stall_taken_{false};
   std::atomic<bool> stall_returned_{false};
@@ -96,10 +111,15 @@ WaitOptions quick() {
 }
 
 TEST(GenerateAsyncTest, AStalledPollHoldsUpNoOtherRun) {
-  RealClockHarness h("run_1");
+  RealClockHarness h("a stalled lighthouse");
   Client client = h.client();
+  // Destroyed before the Client: a failed assertion below must end the test, not leave the
+  // Client's destructor waiting on the stalled poll's thread.
+  const std::unique_ptr<FakeService, void (*)(FakeService*)> release_on_exit(
+      h.service.get(), [](FakeService* service) { service->release(); });
   std::vector<std::future<runbase::Run>> futures;
-  for (int i = 0; i < 6; ++i) futures.push_back(client.generate_async(input(), quick()));
+  futures.push_back(client.generate_async(input("a stalled lighthouse"), quick()));
+  for (int i = 1; i < 6; ++i) futures.push_back(client.generate_async(input(), quick()));
   // The five others finish while the first run's poll is still unanswered.
   for (std::size_t i = 1; i < futures.size(); ++i) {
     ASSERT_EQ(futures[i].wait_for(kBound), std::future_status::ready) << "run " << i;
@@ -109,7 +129,8 @@ TEST(GenerateAsyncTest, AStalledPollHoldsUpNoOtherRun) {
   EXPECT_NE(futures[0].wait_for(ms(0)), std::future_status::ready);
   h.service->release();
   ASSERT_EQ(futures[0].wait_for(kBound), std::future_status::ready);
-  EXPECT_EQ(futures[0].get().id, "run_1");
+  EXPECT_EQ(futures[0].get().status, RunStatus::Succeeded);
+  EXPECT_TRUE(h.service->stall_returned());
 }
 
 TEST(GenerateAsyncTest, TheCallbackFormReportsOnceOnTheEngineThread) {
