@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cstddef>
 #include <deque>
 #include <exception>
@@ -19,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include "error_mapping.hpp"
 #include "runbase/errors.hpp"
 #include "runbase/options.hpp"
 
@@ -65,6 +67,18 @@ bool is_success(int status) noexcept { return status >= 200 && status < 300; }
 
 bool is_safe_method(std::string_view method) noexcept {
   return method == "GET" || method == "HEAD";
+}
+
+// A request that would put the API key on the wire in clear text: plain http with credentials.
+bool sends_key_in_clear(const HttpRequest& request) {
+  if (!starts_with(request.url, "http://") && !starts_with(request.url, "HTTP://")) return false;
+  for (const auto& [name, value] : request.headers) {
+    if (name.size() == 13 && std::equal(name.begin(), name.end(), "authorization",
+                                        [](char a, char b) { return std::tolower(a) == b; })) {
+      return true;
+    }
+  }
+  return false;
 }
 
 // "scheme://host[:port]/path" of a URL for error messages: no user info, no query (signed CDN URLs
@@ -446,6 +460,16 @@ void CurlTransport::Impl::configure(Slot& slot, const HttpRequest& request, Tran
                                    : static_cast<long>(std::max<std::chrono::milliseconds::rep>(
                                          request.timeout.count(), 1)));
   set(easy, CURLOPT_FOLLOWLOCATION, request.follow_redirects ? 1L : 0L);
+  // The key never reaches a proxy in clear text: a keyed plain-http request (base_url allows
+  // http only to loopback) goes direct. Otherwise an explicit proxy serves every host, whatever
+  // $no_proxy says; without one (null), libcurl reads the *_proxy variables and no_proxy.
+  const char* no_proxy = nullptr;
+  if (sends_key_in_clear(request)) {
+    no_proxy = "*";
+  } else if (!options.proxy.empty()) {
+    no_proxy = "";
+  }
+  set(easy, CURLOPT_NOPROXY, no_proxy);
 
   if (request.method == "GET" || request.method == "HEAD") {
     // A POST's body pointer is dropped (setting it selects POST, so before HTTPGET).
@@ -611,18 +635,19 @@ void CurlTransport::Impl::fail(CURL* easy, CURLcode code, const HttpRequest& req
     case CURLE_SSL_ISSUER_ERROR:
     case CURLE_SSL_INVALIDCERTSTATUS:
     case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-      throw ConnectionError("The TLS certificate of " + url.endpoint +
-                                " could not be verified for " + what + because +
-                                ". If the server uses a private CA, pass that CA's PEM file in " +
-                                "ClientOptions::ca_bundle; TLS verification cannot be turned off.",
-                            sent);
+      throw LastingConnectionError(
+          "The TLS certificate of " + url.endpoint + " could not be verified for " + what +
+              because + ". If the server uses a private CA, pass that CA's PEM file in " +
+              "ClientOptions::ca_bundle; TLS verification cannot be turned off.",
+          sent);
     case CURLE_SSL_CACERT_BADFILE:
     case CURLE_SSL_CRL_BADFILE:
-      throw ConnectionError("Could not load the trusted CA certificates" + because + " for " +
-                                what + ": check that ClientOptions::ca_bundle (\"" +
-                                options.ca_bundle + "\") names a readable PEM file, or that the " +
-                                "system's CA certificates are installed.",
-                            sent);
+      throw LastingConnectionError(
+          "Could not load the trusted CA certificates" + because + " for " + what +
+              ": check that ClientOptions::ca_bundle (\"" + options.ca_bundle +
+              "\") names a readable PEM file, or that the " +
+              "system's CA certificates are installed.",
+          sent);
     case CURLE_SSL_CONNECT_ERROR:
     case CURLE_SSL_CERTPROBLEM:
     case CURLE_SSL_CIPHER:

@@ -12,6 +12,14 @@
 
 namespace runbase::detail {
 
+/// A ConnectionError no retry can cure: a certificate that does not verify, CA certificates that
+/// cannot be loaded. Thrown by the libcurl transport; the retry rule hands it to the caller at
+/// once instead of spending the retries (and the back-off) on it. Callers see a ConnectionError.
+class LastingConnectionError final : public ConnectionError {
+ public:
+  using ConnectionError::ConnectionError;
+};
+
 /// What the retry loop needs to know about an HTTP error before deciding to retry.
 enum class ErrorKind { Redirect, RateLimited, UsageExceeded, Server, Client };
 

@@ -61,6 +61,8 @@ AttemptOutcome transport_outcome(const std::exception_ptr& error, std::string& s
   outcome.type = AttemptOutcome::Type::Other;
   try {
     std::rethrow_exception(error);
+  } catch (const LastingConnectionError& e) {
+    summary = e.what();  // Other: never retried
   } catch (const ConnectionError& e) {
     outcome.type = AttemptOutcome::Type::ConnectionFailed;
     outcome.outcome_unknown = e.outcome_unknown();

@@ -8,6 +8,7 @@
 #include <future>
 #include <iterator>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "runbase/runbase.hpp"
@@ -321,7 +322,12 @@ TEST(ClientHostileTest, SelfSignedCertificateIsRefusedUnlessTrustedThroughCaBund
   });
   server.start();
 
-  runbase::Client untrusting(options_for(server.url("/api/v1")));
+  runbase::ClientOptions untrusting_options = options_for(server.url("/api/v1"));
+  std::vector<std::string> warnings;  // this thread's: the sync get_run logs on it
+  untrusting_options.logger = [&warnings](runbase::LogLevel level, std::string_view line) {
+    if (level == runbase::LogLevel::Warning) warnings.emplace_back(line);
+  };
+  runbase::Client untrusting(untrusting_options);
   try {
     untrusting.get_run("run_1");
     FAIL() << "expected ConnectionError";
@@ -330,6 +336,8 @@ TEST(ClientHostileTest, SelfSignedCertificateIsRefusedUnlessTrustedThroughCaBund
     EXPECT_NE(std::string(e.what()).find("ca_bundle"), std::string::npos) << e.what();
   }
   EXPECT_EQ(server.requests(), 0u);
+  // A certificate that does not verify never will: not retried, no back-off spent on it.
+  EXPECT_TRUE(warnings.empty()) << warnings.front();
 
   runbase::ClientOptions trusting = options_for(server.url("/api/v1"));
   trusting.ca_bundle = tls.cert.string();

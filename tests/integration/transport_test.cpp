@@ -665,5 +665,48 @@ TEST_F(TransportTest, GoesThroughTheConfiguredProxy) {
   EXPECT_EQ(received[0].target, "http://runbase.invalid/api/v1/runs/r1");
 }
 
+// The key never travels to a proxy in clear text: a plain-http request that carries it (the
+// emulator on loopback) goes straight to its server, even with a proxy configured.
+TEST_F(TransportTest, AKeyedPlainHttpRequestNeverGoesThroughTheProxy) {
+  server.server().Get(".*", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("via proxy", "text/plain");
+  });
+  server.start();
+  LoopbackServer api;
+  api.server().Get("/api/v1/runs/r1", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("direct", "text/plain");
+  });
+  api.start();
+  CurlTransportOptions options;
+  options.proxy = server.url("");
+  {
+    CurlTransport proxied(options);
+    HttpRequest request = make_request("GET", api.url("/api/v1/runs/r1"));
+    request.headers.emplace_back("Authorization", std::string("Bearer ") + secret);
+    EXPECT_EQ(proxied.send(request).body, "direct");
+    // The same request without the key (a download) may use the proxy.
+    EXPECT_EQ(proxied.send(make_request("GET", api.url("/api/v1/runs/r1"))).body, "via proxy");
+  }
+  EXPECT_EQ(server.requests(), 1u);
+  EXPECT_EQ(api.requests(), 1u);
+}
+
+// An explicit proxy is the caller's choice: $no_proxy (set by the shell for other tools) does not
+// silently bypass it.
+TEST_F(TransportTest, AnExplicitProxyWinsOverNoProxy) {
+  server.server().Get(".*", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("via proxy", "text/plain");
+  });
+  server.start();
+  ::setenv("no_proxy", "*", 1);
+  CurlTransportOptions options;
+  options.proxy = server.url("");
+  CurlTransport proxied(options);
+  const HttpResponse response = proxied.send(make_request("GET", "http://runbase.invalid/x.png"));
+  ::unsetenv("no_proxy");
+  EXPECT_EQ(response.body, "via proxy");
+  EXPECT_EQ(server.requests(), 1u);
+}
+
 }  // namespace
 }  // namespace runbase
