@@ -3,6 +3,7 @@
 // code (docs/CLI.md). A few in-process tests cover the classification table itself.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -303,6 +304,23 @@ TEST(CliBatchTest, SavesEachLineAndTheJsonNamesTheLine) {
   EXPECT_NE(result.err.find("error: line 4: "), std::string::npos) << result.err;
   EXPECT_NE(result.err.find("batch: 3 of 4 saved"), std::string::npos) << result.err;
   EXPECT_EQ(stats(emulator)["requests"]["create"], 4);
+}
+
+// A file saved by a Windows editor: a UTF-8 byte order mark and CRLF line ends. The mark is not
+// sent as part of the first prompt, and a JSON first line is still read as JSON.
+TEST(CliBatchTest, AByteOrderMarkAndCrlfAreNotPartOfThePrompts) {
+  EmulatorProcess emulator(emulator_args());
+  TempDir dir;
+  const std::string file =
+      write_file(dir, "prompts.txt", "\xEF\xBB\xBF{\"prompt\": \"A blue lamp\"}\r\nA red fox\r\n");
+  const ProcessResult result =
+      runbase_cli({"batch", file, "--out", dir.path() + "/out", "--json"}, env_for(emulator));
+  EXPECT_EQ(result.exit_code, 0) << describe(result);
+  const json counted = stats(emulator);
+  std::vector<std::string> prompts;
+  for (const json& run : counted["runs"]) prompts.push_back(run["prompt"]);
+  std::sort(prompts.begin(), prompts.end());
+  EXPECT_EQ(prompts, (std::vector<std::string>{"A blue lamp", "A red fox"}));
 }
 
 TEST(CliBatchTest, PlainOutputListsTheFilesAndStdinWorks) {

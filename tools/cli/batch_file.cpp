@@ -49,6 +49,9 @@ BatchFile read_batch_file(std::istream& in) {
   std::size_t number = 0;
   for (std::string line; std::getline(in, line);) {
     ++number;
+    // Windows editors start a UTF-8 file with a byte order mark: not part of the first prompt
+    // (nor in front of a JSON line's '{', which would make it a prompt).
+    if (number == 1 && line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (is_blank(line)) continue;
     try {
