@@ -890,8 +890,9 @@ TEST(EmulatorTest, FiveHundredTokenAnswers500AndMakesNoRun) {
   EXPECT_EQ(api.create("A red fox").status, 200);  // nothing was charged
 }
 
-// Sends a create with [drop] on a bare socket and returns every byte the emulator sent back.
-std::string bytes_answered_to_drop(int port) {
+// Sends `request` on a bare socket and returns every byte the emulator sent back until it closed
+// the connection.
+std::string bytes_answered(int port, const std::string& request) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   EXPECT_GE(fd, 0);
   sockaddr_in address{};
@@ -899,12 +900,6 @@ std::string bytes_answered_to_drop(int port) {
   address.sin_port = htons(static_cast<std::uint16_t>(port));
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
-  const std::string body = R"({"model":"openai/gpt-image-1","input":{"prompt":"x [drop]"}})";
-  const std::string request =
-      "POST /api/v1/runs HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-      "Authorization: Bearer sk-test\r\nContent-Type: application/json\r\n"
-      "Content-Length: " +
-      std::to_string(body.size()) + "\r\n\r\n" + body;
   EXPECT_EQ(::send(fd, request.data(), request.size(), 0), static_cast<ssize_t>(request.size()));
   std::string received;
   const auto deadline = Clock::now() + std::chrono::seconds(5);
@@ -924,6 +919,16 @@ std::string bytes_answered_to_drop(int port) {
   ADD_FAILURE() << "the connection was not closed within 5 s";
   ::close(fd);
   return received;
+}
+
+// Sends a create with [drop] on a bare socket and returns every byte the emulator sent back.
+std::string bytes_answered_to_drop(int port) {
+  const std::string body = R"({"model":"openai/gpt-image-1","input":{"prompt":"x [drop]"}})";
+  return bytes_answered(port,
+                        "POST /api/v1/runs HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                        "Authorization: Bearer sk-test\r\nContent-Type: application/json\r\n"
+                        "Content-Length: " +
+                            std::to_string(body.size()) + "\r\n\r\n" + body);
 }
 
 TEST(EmulatorTest, DropTokenClosesTheConnectionWithoutAByteAndMakesNoRun) {
@@ -1091,6 +1096,14 @@ TEST(EmulatorTest, ResetForgetsRunsBalancesRateWindowsAndCounts) {
   const Reply wrong_method = api.send("GET", "/_emulator/reset", "", std::string());
   EXPECT_EQ(wrong_method.status, 405);
   EXPECT_EQ(stats(emulator)["runs_created"], 1);
+
+  // As docs/EMULATOR.md shows it: `curl -X POST .../_emulator/reset` sends no body and no
+  // Content-Length.
+  const std::string answered = bytes_answered(
+      emulator.port(),
+      "POST /_emulator/reset HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(answered.rfind("HTTP/1.1 200", 0), 0u) << answered;
+  EXPECT_EQ(stats(emulator)["runs_created"], 0);
 }
 
 // Points TMPDIR at a fresh directory for the test, and restores it.

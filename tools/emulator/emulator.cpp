@@ -327,10 +327,16 @@ struct Emulator::Impl {
       res.status = 200;
       res.set_content(stats(), "application/json");
     });
-    server.Post("/_emulator/reset", [this](const httplib::Request&, httplib::Response& res) {
+    // Before routing, where cpp-httplib has not yet read (or refused) a body: `curl -X POST` sends
+    // a POST with no Content-Length, which a route would answer with a 400.
+    server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+      if (req.path != "/_emulator/reset" || req.method != "POST") {
+        return httplib::Server::HandlerResponse::Unhandled;
+      }
       reset();
       res.status = 200;
       res.set_content(stats(), "application/json");
+      return httplib::Server::HandlerResponse::Handled;
     });
     const auto unrouted = [this](const httplib::Request& req, httplib::Response& res) {
       handle_unrouted(req, res);
