@@ -144,10 +144,14 @@ std::vector<BatchResult> Client::Impl::generate_batch(const std::vector<GptImage
   auto journal = std::make_shared<detail::BatchJournal>(options.journal);
   const std::string path = options.journal.string();
   for (const std::string& torn : journal->torn()) {
-    api_.log(LogLevel::Warning,
-             "Batch journal " + path + ", " + torn +
-                 ": a record cut short (the machine or disk failed mid-write); it is not "
-                 "trusted. Its create, if any, is reported as of unknown outcome.");
+    std::string line = "Batch journal ";
+    line += path;
+    line += ", ";
+    line += torn;
+    line +=
+        ": a record cut short (the machine or disk failed mid-write); it is not trusted. Its "
+        "create, if any, is reported as of unknown outcome.";
+    api_.log(LogLevel::Warning, line);
   }
   // Identical inputs are told apart by occurrence: the first create of an input is 0, the next
   // 1, ... Identical inputs are interchangeable, so the order creates come in does not matter.

@@ -161,7 +161,12 @@ BatchJournal::BatchJournal(std::filesystem::path path) : path_(std::move(path)) 
       ::close(fd_);
 #endif
       fd_ = -1;
-      throw Error("Cannot read the batch journal " + name + ": " + reason + "; nothing was sent.");
+      std::string message = "Cannot read the batch journal ";
+      message += name;
+      message += ": ";
+      message += reason;
+      message += "; nothing was sent.";
+      throw Error(message);
     }
     if (got == 0) break;
     text.append(buffer, static_cast<std::size_t>(got));
