@@ -590,6 +590,22 @@ void CurlTransport::Impl::fail(CURL* easy, CURLcode code, const HttpRequest& req
                 ": check that the directory exists, is writable and has free space.");
   }
 
+  // A proxy that answered the CONNECT with an error opened no tunnel: the request never left
+  // for the server, whatever the byte counts say (they include the CONNECT).
+  long connect_code = 0;
+  curl_easy_getinfo(easy, CURLINFO_HTTP_CONNECTCODE, &connect_code);
+  if (connect_code != 0 && (connect_code < 200 || connect_code >= 300)) {
+    const std::string proxy = options.proxy.empty()
+                                  ? std::string("The proxy")
+                                  : "The proxy " + describe_url(options.proxy.c_str()).endpoint;
+    throw ConnectionError(
+        proxy + " refused to open a tunnel to " + url.endpoint + " for " + what + " (HTTP " +
+        std::to_string(connect_code) + "); nothing was sent to the server." +
+        (connect_code == 407
+             ? " It wants credentials: put them in the proxy URL (http://user:password@host:port)."
+             : " Check the proxy settings (ClientOptions::proxy, the *_proxy variables)."));
+  }
+
   switch (code) {
     case CURLE_OUT_OF_MEMORY:
       throw std::bad_alloc();

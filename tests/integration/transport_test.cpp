@@ -665,6 +665,30 @@ TEST_F(TransportTest, GoesThroughTheConfiguredProxy) {
   EXPECT_EQ(received[0].target, "http://runbase.invalid/api/v1/runs/r1");
 }
 
+// A proxy that refuses the tunnel (403, or 407 for credentials) opened nothing to the server: a
+// create through it surely made no run, and the error says what to fix.
+TEST_F(TransportTest, AProxyRefusingTheTunnelIsNotSentToTheServer) {
+  for (const int status : {403, 407}) {
+    RawServer proxy("HTTP/1.1 " + std::to_string(status) +
+                    " Refused\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    CurlTransportOptions options;
+    options.proxy = proxy.url("");
+    CurlTransport proxied(options);
+    HttpRequest create = make_request("POST", "https://runbase.invalid/api/v1/runs", "{}");
+    const auto error = thrown<ConnectionError>([&] { proxied.send(create); });
+    ASSERT_TRUE(error) << status;
+    EXPECT_FALSE(error->outcome_unknown()) << error->what();
+    const std::string message = error->what();
+    EXPECT_NE(message.find("refused to open a tunnel"), std::string::npos) << message;
+    EXPECT_NE(message.find("HTTP " + std::to_string(status)), std::string::npos) << message;
+    EXPECT_NE(message.find("nothing was sent"), std::string::npos) << message;
+    if (status == 407) {
+      EXPECT_NE(message.find("user:password"), std::string::npos) << message;
+    }
+    EXPECT_EQ(proxy.requests(), 1u);  // the CONNECT, and nothing after it
+  }
+}
+
 // The key never travels to a proxy in clear text: a plain-http request that carries it (the
 // emulator on loopback) goes straight to its server, even with a proxy configured.
 TEST_F(TransportTest, AKeyedPlainHttpRequestNeverGoesThroughTheProxy) {
