@@ -35,18 +35,26 @@ std::string extension_for(std::string_view content_type, std::string_view url) {
   std::transform(type.begin(), type.end(), type.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   static const std::pair<std::string_view, std::string_view> kKnown[] = {
-      {"image/png", "png"}, {"image/jpeg", "jpg"},  {"image/jpg", "jpg"}, {"image/webp", "webp"},
-      {"image/gif", "gif"}, {"image/avif", "avif"}, {"video/mp4", "mp4"}, {"video/webm", "webm"}};
+      {"image/png", "png"},   {"image/jpeg", "jpg"}, {"image/jpg", "jpg"},
+      {"image/webp", "webp"}, {"image/gif", "gif"},  {"image/avif", "avif"},
+      {"image/tiff", "tiff"}, {"image/bmp", "bmp"},  {"image/heic", "heic"},
+      {"video/mp4", "mp4"},   {"video/webm", "webm"}};
   for (const auto& [known, extension] : kKnown) {
     if (type == known) return std::string(extension);
   }
+  // The URL's own extension only when it names a media type: a server-chosen ".sh" or ".exe"
+  // must not land in the user's folder as something a double-click runs.
   const std::string segment = last_path_segment(url);
   const std::size_t dot = segment.rfind('.');
-  if (dot != std::string::npos && segment.size() - dot - 1 <= 5 && segment.size() - dot - 1 > 0) {
+  if (dot != std::string::npos) {
     std::string extension = segment.substr(dot + 1);
-    const bool plain = std::all_of(extension.begin(), extension.end(),
-                                   [](unsigned char c) { return std::isalnum(c) != 0; });
-    if (plain) return extension;
+    std::transform(extension.begin(), extension.end(), extension.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    for (const auto& [known, media] : kKnown) {
+      if (extension == media) return extension;
+    }
+    if (extension == "jpeg") return "jpg";
+    if (extension == "tif") return "tiff";
   }
   return "bin";
 }

@@ -38,7 +38,8 @@ class Downloader {
   RequestExecutor executor_;
 };
 
-/// "image/png; charset=binary" -> "png"; falls back to the URL's own extension, then "bin".
+/// "image/png; charset=binary" -> "png"; falls back to the URL's own extension when it is an
+/// image or video type (png, jpg, webp, gif, avif, tiff, bmp, heic, mp4, webm), then "bin".
 std::string extension_for(std::string_view content_type, std::string_view url);
 /// A run id made safe as part of a file name.
 std::string file_stem(std::string_view run_id);

@@ -241,6 +241,11 @@ TEST(DownloaderTest, ExtensionFromContentTypeThenUrl) {
   EXPECT_EQ(detail::extension_for("", "https://cdn/x.toolong"), "bin");
   EXPECT_EQ(detail::extension_for("", "https://cdn/x.p-g"), "bin");
   EXPECT_EQ(detail::extension_for("", "https://cdn/x"), "bin");
+  EXPECT_EQ(detail::extension_for("", "https://cdn/x.JPEG"), "jpg");
+  // Only media types: nothing a double-click would run.
+  EXPECT_EQ(detail::extension_for("", "https://cdn/x.sh"), "bin");
+  EXPECT_EQ(detail::extension_for("application/octet-stream", "https://cdn/x.exe"), "bin");
+  EXPECT_EQ(detail::extension_for("text/html", "https://cdn/x.html"), "bin");
 }
 
 TEST(DownloaderTest, FileStemKeepsOnlySafeCharacters) {
