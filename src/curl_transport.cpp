@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <array>
-#include <cctype>
 #include <cstddef>
 #include <deque>
 #include <exception>
@@ -23,6 +22,7 @@
 #include "error_mapping.hpp"
 #include "runbase/errors.hpp"
 #include "runbase/options.hpp"
+#include "text.hpp"
 
 namespace runbase {
 namespace detail {
@@ -71,14 +71,9 @@ bool is_safe_method(std::string_view method) noexcept {
 
 // A request that would put the API key on the wire in clear text: plain http with credentials.
 bool sends_key_in_clear(const HttpRequest& request) {
-  if (!starts_with(request.url, "http://") && !starts_with(request.url, "HTTP://")) return false;
-  for (const auto& [name, value] : request.headers) {
-    if (name.size() == 13 && std::equal(name.begin(), name.end(), "authorization",
-                                        [](char a, char b) { return std::tolower(a) == b; })) {
-      return true;
-    }
-  }
-  return false;
+  if (!iequals(std::string_view(request.url).substr(0, 7), "http://")) return false;
+  return std::any_of(request.headers.begin(), request.headers.end(),
+                     [](const auto& header) { return iequals(header.first, "Authorization"); });
 }
 
 // "scheme://host[:port]/path" of a URL for error messages: no user info, no query (signed CDN URLs
@@ -798,7 +793,10 @@ HttpResponse CurlTransport::send_to_file(const HttpRequest& request,
 class CurlLoopHttp final : public LoopHttp {
  public:
   explicit CurlLoopHttp(std::shared_ptr<CurlTransport> transport)
-      : transport_(std::move(transport)), impl_(*transport_->impl_), multi_(curl_multi_init()) {
+      : transport_(std::move(transport)),
+        impl_(*transport_->impl_),
+        multi_(curl_multi_init()),
+        max_on_wire_(static_cast<std::size_t>(std::min(kMaxOnWire, max_connections()))) {
     if (multi_ == nullptr) throw std::bad_alloc();
     curl_multi_setopt(multi_, CURLMOPT_MAX_TOTAL_CONNECTIONS, max_connections());
   }
@@ -891,14 +889,11 @@ class CurlLoopHttp final : public LoopHttp {
   // Transfers on the wire at once; the rest wait here, their timeouts not yet running. With the
   // rate limit off, 10,000 creates sent at once took a 2-core server down: half of them ended
   // in a request timeout, a create of unknown outcome each (docs/PERFORMANCE.md).
-  static std::size_t max_on_wire() {
-    return static_cast<std::size_t>(std::min<long>(kMaxOnWire, max_connections()));
-  }
   static constexpr long kMaxOnWire = 256;
 
   // Puts waiting transfers on the wire while there is room, in the order they were started.
   void launch_waiting() {
-    while (on_wire_ < max_on_wire() && !waiting_.empty()) {
+    while (on_wire_ < max_on_wire_ && !waiting_.empty()) {
       const TransferId id = waiting_.front();
       waiting_.pop_front();
       const auto it = active_.find(id);
@@ -972,6 +967,7 @@ class CurlLoopHttp final : public LoopHttp {
   const std::shared_ptr<CurlTransport> transport_;  // keeps impl_ (and its Share) alive
   CurlTransport::Impl& impl_;
   CURLM* multi_;
+  const std::size_t max_on_wire_;  // kMaxOnWire, or fewer when descriptors are scarce
   TransferId next_id_ = 1;
   std::unordered_map<TransferId, Active> active_;  // on the wire (with a slot) or waiting
   std::deque<TransferId> waiting_;                 // started, not yet on the wire
