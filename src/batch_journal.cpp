@@ -82,9 +82,20 @@ std::string quote(std::string_view line) {
 
 #ifdef _WIN32
 int sync_fd(int fd) { return _commit(fd); }
+void close_fd(int fd) { _close(fd); }
 #else
 int sync_fd(int fd) { return ::fsync(fd); }
+void close_fd(int fd) { ::close(fd); }
 #endif
+
+// Gives up opening the journal: closes `fd` and throws "Cannot <action> the batch journal ...".
+// `code`: the errno of the failure, read before the close could change it.
+[[noreturn]] void give_up(int& fd, std::string_view action, const std::string& name, int code) {
+  close_fd(fd);
+  fd = -1;
+  throw Error("Cannot " + std::string(action) + " the batch journal " + name + ": " +
+              describe_errno(code) + "; nothing was sent.");
+}
 
 bool write_all(int fd, std::string_view data) {
   while (!data.empty()) {
@@ -132,15 +143,14 @@ BatchJournal::BatchJournal(std::filesystem::path path) : path_(std::move(path)) 
 #ifndef _WIN32
   if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
     const int code = errno;
-    ::close(fd_);
-    fd_ = -1;
     if (code == EWOULDBLOCK) {
+      close_fd(fd_);
+      fd_ = -1;
       throw Error("The batch journal " + name +
                   " is in use: another process (or another batch of this one) holds its lock. "
                   "Wait for that batch to end, or use another journal file; nothing was sent.");
     }
-    throw Error("Cannot lock the batch journal " + name + ": " + describe_errno(code) +
-                "; nothing was sent.");
+    give_up(fd_, "lock", name, code);
   }
 #endif
   // Read only once the lock is held: what another process wrote before it let go is seen.
@@ -153,21 +163,7 @@ BatchJournal::BatchJournal(std::filesystem::path path) : path_(std::move(path)) 
     const ssize_t got = ::read(fd_, buffer, sizeof buffer);
 #endif
     if (got < 0 && errno == EINTR) continue;
-    if (got < 0) {
-      const std::string reason = describe_errno(errno);
-#ifdef _WIN32
-      _close(fd_);
-#else
-      ::close(fd_);
-#endif
-      fd_ = -1;
-      std::string message = "Cannot read the batch journal ";
-      message += name;
-      message += ": ";
-      message += reason;
-      message += "; nothing was sent.";
-      throw Error(message);
-    }
+    if (got < 0) give_up(fd_, "read", name, errno);
     if (got == 0) break;
     text.append(buffer, static_cast<std::size_t>(got));
   }
@@ -176,25 +172,14 @@ BatchJournal::BatchJournal(std::filesystem::path path) : path_(std::move(path)) 
   if (!text.empty() && text.back() != '\n') start += '\n';  // a record cut short: not joined to
   if (text.empty()) start += kHeader;
   if (!start.empty() && (!write_all(fd_, start) || sync_fd(fd_) != 0)) {
-    const std::string reason = describe_errno(errno);
-#ifdef _WIN32
-    _close(fd_);
-#else
-    ::close(fd_);
-#endif
-    fd_ = -1;
-    throw Error("Cannot write the batch journal " + name + ": " + reason + "; nothing was sent.");
+    give_up(fd_, "write", name, errno);
   }
 }
 
 BatchJournal::~BatchJournal() {
   if (fd_ < 0) return;
   sync_fd(fd_);
-#ifdef _WIN32
-  _close(fd_);
-#else
-  ::close(fd_);  // releases the lock
-#endif
+  close_fd(fd_);  // releases the lock
 }
 
 void BatchJournal::load(const std::string& text) {
