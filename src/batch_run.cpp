@@ -15,9 +15,6 @@ namespace {
 using std::chrono::milliseconds;
 using time_point = Clock::time_point;
 
-// Every item of a batch is a GptImage1Input: how long its runs take is learned for this model.
-constexpr std::string_view kModel = GptImage1Input::model_id;
-
 // A create error that every later create of the batch would get too: the key, the balance, the
 // quota or the spend limit. The items not yet created get it without sending anything.
 bool repeats_for_every_create(const std::exception_ptr& error) {
@@ -78,9 +75,8 @@ std::vector<BatchResult> BatchRun::run() {
     }
     // Asked each time: the estimate of how long runs take moves as runs finish.
     if (next_ < total_ &&
-        active_ + creating_ <
-            batch_in_flight_limit(options_.max_in_flight, api_.rate_limit(),
-                                  scheduler_.expected_duration(std::string(kModel)))) {
+        active_ + creating_ < batch_in_flight_limit(options_.max_in_flight, api_.rate_limit(),
+                                                    scheduler_.expected_duration(model_))) {
       start_item(next_++);
       continue;
     }

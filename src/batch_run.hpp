@@ -80,6 +80,8 @@ class BatchRun {
   Clock& clock_;
   const std::vector<GptImage1Input>& inputs_;
   const BatchOptions& options_;
+  // Every item is a GptImage1Input: how long its runs take is learned for this model.
+  const std::string model_{GptImage1Input::model_id};
   const std::size_t total_;
   std::vector<BatchResult> results_;
   std::vector<Item> items_;

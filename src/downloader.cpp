@@ -47,14 +47,12 @@ std::string extension_for(std::string_view content_type, std::string_view url) {
   const std::string segment = last_path_segment(url);
   const std::size_t dot = segment.rfind('.');
   if (dot != std::string::npos) {
-    std::string extension = segment.substr(dot + 1);
-    std::transform(extension.begin(), extension.end(), extension.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    const std::string_view extension = std::string_view(segment).substr(dot + 1);
     for (const auto& [known, media] : kKnown) {
-      if (extension == media) return extension;
+      if (iequals(extension, media)) return std::string(media);
     }
-    if (extension == "jpeg") return "jpg";
-    if (extension == "tif") return "tiff";
+    if (iequals(extension, "jpeg")) return "jpg";
+    if (iequals(extension, "tif")) return "tiff";
   }
   return "bin";
 }
