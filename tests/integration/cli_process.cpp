@@ -100,16 +100,9 @@ ProcessResult run_process(const ProcessOptions& options) {
     }
     if (options.on_stderr && result.err.size() != seen_err) {
       seen_err = result.err.size();
-      const ProcessOptions::Action action = options.on_stderr(result.err);
-      if (action.signal != 0) ::kill(pid, action.signal);
-      if (action.close_stdout) {
-        close_fd(fds[0]);
-      }
-    }
-    if (!result.interrupted && !options.interrupt_when_stderr_has.empty() &&
-        result.err.find(options.interrupt_when_stderr_has) != std::string::npos) {
-      ::kill(pid, SIGINT);
-      result.interrupted = true;
+      const int signal = options.on_stderr(result.err);
+      if (signal != 0) ::kill(pid, signal);
+      result.interrupted = result.interrupted || signal == SIGINT;
     }
   }
   close_fd(fds[0]);

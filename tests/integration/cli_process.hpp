@@ -17,16 +17,10 @@ struct ProcessOptions {
   std::vector<std::pair<std::string, std::string>> env;
   std::string cwd;                           ///< empty: the test's
   std::chrono::milliseconds timeout{20000};  ///< then SIGKILL, and exit_code is -1
-  /// When not empty: send SIGINT once the child's stderr contains this text.
-  std::string interrupt_when_stderr_has;
-  /// What `on_stderr` asks of the running child.
-  struct Action {
-    int signal = 0;             ///< sent now (SIGTERM, SIGKILL, ...); 0: none
-    bool close_stdout = false;  ///< close the read end of the child's stdout (a closed pipe)
-  };
   /// When set: called each time the child's stderr grows, with all of it so far, on the thread
-  /// of `run_process` (it may run another process meanwhile).
-  std::function<Action(const std::string& err)> on_stderr;
+  /// of `run_process` (it may run another process meanwhile). Returns a signal to send the child
+  /// now (SIGINT, SIGKILL, ...), or 0.
+  std::function<int(const std::string& err)> on_stderr;
 };
 
 struct ProcessResult {

@@ -47,15 +47,31 @@ Env env_for(const EmulatorProcess& emulator, const std::string& key = kKey) {
   return {{"RUNBASE_BASE_URL", emulator.base_url()}, {"RUNBASE_API_KEY", key}};
 }
 
-ProcessResult runbase_cli(std::vector<std::string> args, Env env, std::string cwd = {},
-                          std::string interrupt_when = {}) {
+// Runs the CLI with `watch` looking at its stderr as it grows (see ProcessOptions::on_stderr).
+ProcessResult runbase_cli_watched(std::vector<std::string> args, Env env,
+                                  std::function<int(const std::string& err)> watch,
+                                  std::string cwd = {}) {
   ProcessOptions options;
   options.args.push_back(RUNBASE_CLI_PATH);
   options.args.insert(options.args.end(), args.begin(), args.end());
   options.env = std::move(env);
   options.cwd = std::move(cwd);
-  options.interrupt_when_stderr_has = std::move(interrupt_when);
+  options.on_stderr = std::move(watch);
   return run_process(options);
+}
+
+// `interrupt_when`: SIGINT once the CLI's stderr shows this text (once).
+ProcessResult runbase_cli(std::vector<std::string> args, Env env, std::string cwd = {},
+                          std::string interrupt_when = {}) {
+  std::function<int(const std::string&)> watch;
+  if (!interrupt_when.empty()) {
+    watch = [interrupt_when, sent = false](const std::string& err) mutable {
+      if (sent || err.find(interrupt_when) == std::string::npos) return 0;
+      sent = true;
+      return SIGINT;
+    };
+  }
+  return runbase_cli_watched(std::move(args), std::move(env), std::move(watch), std::move(cwd));
 }
 
 std::vector<std::string> lines(const std::string& text) {
@@ -383,15 +399,14 @@ TEST(CliBatchTest, InterruptedBatchResumesFromItsJournalWithoutPayingTwice) {
   EXPECT_EQ(stats(emulator)["requests"]["create"], 1);
 }
 
-// Runs the CLI with `on_stderr` watching its stderr (see ProcessOptions::on_stderr).
-ProcessResult runbase_cli_watched(std::vector<std::string> args, Env env,
-                                  std::function<ProcessOptions::Action(const std::string&)> watch) {
-  ProcessOptions options;
-  options.args.push_back(RUNBASE_CLI_PATH);
-  options.args.insert(options.args.end(), args.begin(), args.end());
-  options.env = std::move(env);
-  options.on_stderr = std::move(watch);
-  return run_process(options);
+// `runbase batch FILE --journal JOURNAL --json --out DIR [extra...]` against `emulator`.
+ProcessResult journaled_batch(const EmulatorProcess& emulator, const TempDir& dir,
+                              const std::string& file, const std::string& journal,
+                              const std::vector<std::string>& extra = {}) {
+  std::vector<std::string> args = {"batch",  file,    "--journal", journal,
+                                   "--json", "--out", dir.path()};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return runbase_cli(std::move(args), env_for(emulator));
 }
 
 std::size_t count_of(const std::string& text, const std::string& part) {
@@ -417,14 +432,12 @@ TEST(CliJournalTest, ALineAddedAtTheTopFindsTheOtherRunsByTheirInput) {
   TempDir dir;
   const std::string journal = dir.path() + "/batch.journal";
   const std::string file = write_file(dir, "prompts.txt", "Two owls\nThree bees\n");
-  const ProcessResult first = runbase_cli(
-      {"batch", file, "--journal", journal, "--json", "--out", dir.path()}, env_for(emulator));
+  const ProcessResult first = journaled_batch(emulator, dir, file, journal);
   ASSERT_EQ(first.exit_code, 0) << describe(first);
   auto before = by_line(first);
 
   write_file(dir, "prompts.txt", "One swan\nTwo owls\nThree bees\n");
-  const ProcessResult again = runbase_cli(
-      {"batch", file, "--journal", journal, "--json", "--out", dir.path()}, env_for(emulator));
+  const ProcessResult again = journaled_batch(emulator, dir, file, journal);
   ASSERT_EQ(again.exit_code, 0) << describe(again);
   auto after = by_line(again);
   ASSERT_EQ(after.size(), 3u) << again.out;
@@ -440,16 +453,14 @@ TEST(CliJournalTest, RepeatedLinesAreToldApartByOccurrence) {
   TempDir dir;
   const std::string journal = dir.path() + "/batch.journal";
   const std::string file = write_file(dir, "prompts.txt", "Same cat\nOther dog\nSame cat\n");
-  const ProcessResult first = runbase_cli(
-      {"batch", file, "--journal", journal, "--json", "--out", dir.path()}, env_for(emulator));
+  const ProcessResult first = journaled_batch(emulator, dir, file, journal);
   ASSERT_EQ(first.exit_code, 0) << describe(first);
   auto before = by_line(first);
   EXPECT_NE(before[1]["id"], before[3]["id"]);
 
   // One more of the same line, and the lines moved: only the third "Same cat" is new.
   write_file(dir, "prompts.txt", "Same cat\nSame cat\nSame cat\nOther dog\n");
-  const ProcessResult again = runbase_cli(
-      {"batch", file, "--journal", journal, "--json", "--out", dir.path()}, env_for(emulator));
+  const ProcessResult again = journaled_batch(emulator, dir, file, journal);
   ASSERT_EQ(again.exit_code, 0) << describe(again);
   auto after = by_line(again);
   EXPECT_EQ(after[4]["id"], before[2]["id"]);
@@ -474,11 +485,10 @@ TEST(CliJournalTest, ASecondProcessOnTheSameJournalIsRefusedAndCreatesNothing) {
   bool started_second = false;
   const ProcessResult first =
       runbase_cli_watched(command, env_for(emulator), [&](const std::string& err) {
-        if (started_second || err.find(": pending") == std::string::npos)
-          return ProcessOptions::Action{};
+        if (started_second || err.find(": pending") == std::string::npos) return 0;
         started_second = true;
         second = runbase_cli(command, env_for(emulator));
-        return ProcessOptions::Action{SIGINT, false};  // then the first stops too
+        return SIGINT;  // then the first stops too
       });
   ASSERT_TRUE(started_second) << describe(first);
   EXPECT_EQ(second.exit_code, 1) << describe(second);
@@ -512,14 +522,12 @@ TEST(CliJournalTest, KilledMidBatchTheRerunReportsTheUnansweredCreateAndPaysForN
   // journal (its intent) and waits for the budget when the process is killed.
   const ProcessResult killed = runbase_cli_watched(
       {"batch", file, "--journal", journal, "--json", "--rate-limit", "3/10", "--concurrency", "4"},
-      env_for(emulator), [](const std::string& err) {
-        return ProcessOptions::Action{count_of(err, ": pending") >= 3 ? SIGKILL : 0, false};
-      });
+      env_for(emulator),
+      [](const std::string& err) { return count_of(err, ": pending") >= 3 ? SIGKILL : 0; });
   ASSERT_EQ(killed.exit_code, 128 + SIGKILL) << describe(killed);
   EXPECT_EQ(stats(emulator)["runs_created"], 3);
 
-  const ProcessResult rerun = runbase_cli(
-      {"batch", file, "--journal", journal, "--json", "--out", dir.path()}, env_for(emulator));
+  const ProcessResult rerun = journaled_batch(emulator, dir, file, journal);
   EXPECT_EQ(rerun.exit_code, 1) << describe(rerun);
   auto items = by_line(rerun);
   ASSERT_EQ(items.size(), 6u) << rerun.out;
@@ -534,9 +542,8 @@ TEST(CliJournalTest, KilledMidBatchTheRerunReportsTheUnansweredCreateAndPaysForN
   EXPECT_EQ(stats(emulator)["runs_created"], 5);
 
   // The user checked: no run for line 4. Create it.
-  const ProcessResult recreated = runbase_cli(
-      {"batch", file, "--journal", journal, "--json", "--recreate-unknown", "--out", dir.path()},
-      env_for(emulator));
+  const ProcessResult recreated =
+      journaled_batch(emulator, dir, file, journal, {"--recreate-unknown"});
   EXPECT_EQ(recreated.exit_code, 0) << describe(recreated);
   const json counted = stats(emulator);
   EXPECT_EQ(counted["runs_created"], 6);
@@ -548,13 +555,11 @@ TEST(CliJournalTest, ADroppedCreateIsReportedOnRerunNotSentAgain) {
   TempDir dir;
   const std::string journal = dir.path() + "/batch.journal";
   const std::string file = write_file(dir, "prompts.txt", "A vase\nA lamp [drop]\n");
-  const ProcessResult first = runbase_cli(
-      {"batch", file, "--journal", journal, "--json", "--out", dir.path()}, env_for(emulator));
+  const ProcessResult first = journaled_batch(emulator, dir, file, journal);
   EXPECT_EQ(first.exit_code, 8) << describe(first);
   EXPECT_EQ(stats(emulator)["requests"]["create"], 2);
 
-  const ProcessResult again = runbase_cli(
-      {"batch", file, "--journal", journal, "--json", "--out", dir.path()}, env_for(emulator));
+  const ProcessResult again = journaled_batch(emulator, dir, file, journal);
   EXPECT_EQ(again.exit_code, 1) << describe(again);
   auto items = by_line(again);
   EXPECT_EQ(items[1]["status"], "succeeded");
@@ -583,8 +588,7 @@ TEST(CliJournalTest, ATornLastRecordIsReportedAndNotTrusted) {
   text.resize(text.size() - 10);
   std::ofstream(journal, std::ios::binary | std::ios::trunc) << text;
 
-  const ProcessResult again = runbase_cli(
-      {"batch", file, "--journal", journal, "--json", "--out", dir.path()}, env_for(emulator));
+  const ProcessResult again = journaled_batch(emulator, dir, file, journal);
   EXPECT_EQ(again.exit_code, 1) << describe(again);
   EXPECT_NE(again.err.find("warning: Batch journal " + journal + ", line 5: "), std::string::npos)
       << again.err;
