@@ -27,6 +27,14 @@ constexpr const char* kRunJson =
     R"({"id":"run_1","model":"openai/gpt-image-1","status":"succeeded","costUsd":50000,)"
     R"("output":{"urls":[]},"createdAt":"2026-06-01T12:00:00.000Z","completedAt":"2026-06-01T12:00:04.200Z"})";
 
+// kRunJson with another id and status.
+std::string run_json(const std::string& id, const std::string& status = "succeeded") {
+  std::string body = kRunJson;
+  body.replace(body.find("run_1"), 5, id);
+  body.replace(body.find("succeeded"), 9, status);
+  return body;
+}
+
 runbase::ClientOptions options_for(const std::string& base_url) {
   runbase::ClientOptions options;
   options.api_key = kKey;
@@ -89,9 +97,7 @@ TEST(ClientHostileTest, AnAsyncPollInRetryBackoffDoesNotHoldUpOtherRuns) {
                           res.set_content("busy", "text/plain");
                           return;
                         }
-                        std::string body = kRunJson;
-                        body.replace(body.find("run_1"), 5, id);
-                        res.set_content(body, "application/json");
+                        res.set_content(run_json(id), "application/json");
                       });
   server.start();
   runbase::ClientOptions options = options_for(server.url("/api/v1"));
@@ -136,17 +142,12 @@ TEST(ClientHostileTest, AFanOutKeepsAtMost256RequestsOnTheWire) {
     }
     server.stall();  // answered once the test has counted what arrived
     --on_wire;
-    std::string body = kRunJson;
-    body.replace(body.find("run_1"), 5, "run_" + std::to_string(++created));
-    body.replace(body.find("succeeded"), 9, "pending");
     res.status = 201;
-    res.set_content(body, "application/json");
+    res.set_content(run_json("run_" + std::to_string(++created), "pending"), "application/json");
   });
   server.server().Get(R"(/api/v1/runs/(run_\d+))",
                       [](const httplib::Request& req, httplib::Response& res) {
-                        std::string body = kRunJson;
-                        body.replace(body.find("run_1"), 5, req.matches[1]);
-                        res.set_content(body, "application/json");
+                        res.set_content(run_json(req.matches[1]), "application/json");
                       });
   server.start();
   runbase::ClientOptions options = options_for(server.url("/api/v1"));

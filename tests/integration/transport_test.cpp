@@ -116,6 +116,14 @@ class TransportTest : public ::testing::Test {
   LoopbackServer server;
   std::unique_ptr<CurlTransport> transport =
       std::make_unique<CurlTransport>(CurlTransportOptions{});
+
+  // Starts `server` as a stand-in HTTP proxy: whatever it is asked for, it answers "via proxy".
+  void serve_as_proxy() {
+    server.server().Get(".*", [](const httplib::Request&, httplib::Response& res) {
+      res.set_content("via proxy", "text/plain");
+    });
+    server.start();
+  }
 };
 
 TEST_F(TransportTest, RoundTripsJsonWithHeaders) {
@@ -647,10 +655,7 @@ TEST_F(TransportTest, RemovesAPartialDownload) {
 }
 
 TEST_F(TransportTest, GoesThroughTheConfiguredProxy) {
-  server.server().Get(".*", [](const httplib::Request&, httplib::Response& res) {
-    res.set_content("via proxy", "text/plain");
-  });
-  server.start();
+  serve_as_proxy();
   CurlTransportOptions options;
   options.proxy = server.url("");
   CurlTransport proxied(options);
@@ -692,10 +697,7 @@ TEST_F(TransportTest, AProxyRefusingTheTunnelIsNotSentToTheServer) {
 // The key never travels to a proxy in clear text: a plain-http request that carries it (the
 // emulator on loopback) goes straight to its server, even with a proxy configured.
 TEST_F(TransportTest, AKeyedPlainHttpRequestNeverGoesThroughTheProxy) {
-  server.server().Get(".*", [](const httplib::Request&, httplib::Response& res) {
-    res.set_content("via proxy", "text/plain");
-  });
-  server.start();
+  serve_as_proxy();
   LoopbackServer api;
   api.server().Get("/api/v1/runs/r1", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("direct", "text/plain");
@@ -718,10 +720,7 @@ TEST_F(TransportTest, AKeyedPlainHttpRequestNeverGoesThroughTheProxy) {
 // An explicit proxy is the caller's choice: $no_proxy (set by the shell for other tools) does not
 // silently bypass it.
 TEST_F(TransportTest, AnExplicitProxyWinsOverNoProxy) {
-  server.server().Get(".*", [](const httplib::Request&, httplib::Response& res) {
-    res.set_content("via proxy", "text/plain");
-  });
-  server.start();
+  serve_as_proxy();
   ::setenv("no_proxy", "*", 1);
   CurlTransportOptions options;
   options.proxy = server.url("");
