@@ -39,7 +39,10 @@ class PooledLoopHttp final : public LoopHttp {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       queue_.push_back(job);
-      if (idle_threads_ == 0 && threads_.size() < max_threads_) {
+      // A thread counts as idle until it has woken and taken its job, so compare the jobs waiting
+      // with the idle threads: counting only "any idle thread" left a burst of jobs queued behind
+      // one thread, and behind its stalled request.
+      if (queue_.size() > idle_threads_ && threads_.size() < max_threads_) {
         threads_.emplace_back([this] { work(); });
       }
     }
