@@ -20,6 +20,14 @@ class LastingConnectionError final : public ConnectionError {
   using ConnectionError::ConnectionError;
 };
 
+/// A 2xx reply whose JSON ends before it is complete: the connection was cut and the server sent
+/// no length to tell (a close-delimited body, a proxy that lies about it). A poll that gets one is
+/// repeated like a reset connection; callers see a ProtocolError.
+class TruncatedReplyError final : public ProtocolError {
+ public:
+  using ProtocolError::ProtocolError;
+};
+
 /// What the retry loop needs to know about an HTTP error before deciding to retry.
 enum class ErrorKind { Redirect, RateLimited, UsageExceeded, Server, Client };
 

@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "error_mapping.hpp"
 #include "runbase/errors.hpp"
 #include "text.hpp"
 
@@ -206,9 +207,12 @@ class RunReader {
     return true;
   }
 
-  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) {
+  bool parse_error(std::size_t position, const std::string&, const nlohmann::detail::exception&) {
+    error_at_ = position;
     return false;
   }
+  /// Where the JSON turned out malformed (in bytes read, the end of input counted as one).
+  std::size_t error_at() const noexcept { return error_at_; }
 
  private:
   enum class Scope : unsigned char { Run, Output, Urls, ErrorObject };
@@ -287,6 +291,7 @@ class RunReader {
   Field field_ = Field::None;  // what the value after the last key gives
   bool is_object_ = false;
   bool odd_error_ = false;
+  std::size_t error_at_ = 0;
 };
 
 }  // namespace
@@ -296,6 +301,13 @@ Run parse_run(std::string body, std::string_view context) {
   RunReader reader(run);
   const bool read = json::sax_parse(body, &reader);
   const auto where = [&] { return " (" + std::string(context) + ")"; };
+  if (!read && !body.empty() && reader.error_at() > body.size()) {
+    // Well-formed up to where it stops: the end of the reply went missing on the way.
+    throw TruncatedReplyError("The server's reply ends before its JSON does" + where() +
+                                  ": the connection was cut after " + std::to_string(body.size()) +
+                                  " bytes.",
+                              true);
+  }
   if (!read || !reader.is_object()) {
     throw ProtocolError("The server's reply is not a JSON object" + where() + ": " +
                             excerpt(body, 200) + ". Check base_url points at the Runbase API.",

@@ -77,4 +77,35 @@ RetryDecision decide_retry(const RetryPolicy& policy, const AttemptFacts& facts)
   return decision;
 }
 
+PollFailure classify_poll_failure(const std::exception_ptr& error) {
+  if (!error) return {};
+  try {
+    std::rethrow_exception(error);
+  } catch (const LastingConnectionError&) {
+    return {};
+  } catch (const ConnectionError&) {
+    return {true, std::nullopt};
+  } catch (const TimeoutError&) {
+    return {true, std::nullopt};
+  } catch (const ServerError& e) {
+    return {true, e.retry_after()};
+  } catch (const RateLimitError& e) {
+    return {true, e.retry_after()};
+  } catch (const TruncatedReplyError&) {
+    return {true, std::nullopt};
+  } catch (...) {
+    return {};
+  }
+}
+
+std::optional<Clock::time_point> repoll_at(const PollFailureFacts& facts) {
+  if (!facts.failure.transient) return std::nullopt;
+  const Clock::time_point end =
+      facts.deadline ? *facts.deadline : facts.failing_since + kMaxPollOutage;
+  if (facts.now >= end) return std::nullopt;
+  const milliseconds told = facts.failure.retry_after.value_or(milliseconds(0));
+  if (facts.now + told > end) return std::nullopt;  // the server's pause outlasts the wait
+  return std::min(facts.now + std::max({milliseconds(0), facts.interval, told}), end);
+}
+
 }  // namespace runbase::detail

@@ -2,6 +2,7 @@
 #define RUNBASE_SRC_RETRY_DECISION_HPP
 
 #include <chrono>
+#include <exception>
 #include <optional>
 
 #include "clock.hpp"
@@ -79,6 +80,35 @@ std::chrono::milliseconds backoff_delay(const RetryPolicy& policy, int attempt, 
 ///   `kMaxRetryAfter` throws at once;
 /// - a retry that would start at or after the deadline throws at once.
 RetryDecision decide_retry(const RetryPolicy& policy, const AttemptFacts& facts);
+
+/// A poll failure that outlasted the poll's own retries, as far as the wait cares.
+struct PollFailure {
+  /// Time may cure it: a connection lost, refused or timed out (but a certificate that does not
+  /// verify), a 5xx, a 429 RATE_LIMITED, a reply cut short. Anything else (401, 403, 404,
+  /// USAGE_EXCEEDED, a reply that is not Runbase's) fails the same way again.
+  bool transient = false;
+  std::optional<std::chrono::milliseconds> retry_after;  ///< a 429's or 5xx's `Retry-After`
+};
+PollFailure classify_poll_failure(const std::exception_ptr& error);
+
+/// Longest a wait without a deadline keeps polling through failures that time may cure.
+inline constexpr std::chrono::milliseconds kMaxPollOutage{600000};
+
+/// A wait's poll failed, the poll's own retries spent.
+struct PollFailureFacts {
+  PollFailure failure;
+  Clock::time_point now{};
+  std::optional<Clock::time_point> deadline;  ///< the wait's
+  Clock::time_point failing_since{};          ///< the first of the failures in a row
+  std::chrono::milliseconds interval{1000};   ///< the wait's pause between polls now
+};
+
+/// When the wait polls again; nullopt ends it. A network blip must not end a wait on a run that is
+/// fine, so a transient failure is polled through on the wait's own pace (`now + interval`, or
+/// after the `Retry-After` if longer) until its deadline (the next poll no later than it), or,
+/// without one, until failures have lasted `kMaxPollOutage`. A `Retry-After` reaching past that end
+/// and any failure not transient end the wait at once.
+std::optional<Clock::time_point> repoll_at(const PollFailureFacts& facts);
 
 }  // namespace runbase::detail
 

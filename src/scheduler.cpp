@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cmath>
 
+#include "retry_decision.hpp"
 #include "runbase/errors.hpp"
 
 namespace runbase::detail {
@@ -126,13 +127,14 @@ std::optional<milliseconds> server_duration(const Run& run) {
 }
 
 TimeoutError wait_timeout_error(const std::string& run_id, const std::string& last_status,
-                                milliseconds waited) {
+                                milliseconds waited, const std::string& failing) {
   const std::string state =
       last_status.empty() ? std::string("not finished") : "still " + last_status;
+  const std::string polls = failing.empty() ? std::string() : " Its polls were failing: " + failing;
   return TimeoutError("Run " + run_id + " is " + state + " after " + seconds_text(waited) +
-                          " (WaitOptions::timeout). It keeps running and is billed; call "
-                          "Client::wait(\"" +
-                          run_id + "\") to wait for it again.",
+                          " (WaitOptions::timeout)." + polls +
+                          " It keeps running and is billed; call Client::wait(\"" + run_id +
+                          "\") to wait for it again.",
                       false, run_id);
 }
 
@@ -149,6 +151,35 @@ TimeoutError wait_request_timeout(const TimeoutError& error, const std::string& 
                           ": it keeps running and is billed; call Client::wait(\"" + run_id +
                           "\") to wait for it again.",
                       error.outcome_unknown(), run_id);
+}
+
+std::exception_ptr wait_ending_error(const std::exception_ptr& failure, const std::string& run_id) {
+  const auto stopped = [&](const std::exception& e) {
+    return std::string(e.what()) + " Stopped waiting for run " + run_id +
+           ": it keeps running and is billed; call Client::wait(\"" + run_id +
+           "\") to wait for it again.";
+  };
+  try {
+    std::rethrow_exception(failure);
+  } catch (const TimeoutError& e) {
+    return std::make_exception_ptr(wait_request_timeout(e, run_id));
+  } catch (const ConnectionError& e) {
+    return std::make_exception_ptr(ConnectionError(stopped(e), e.outcome_unknown()));
+  } catch (const ProtocolError& e) {
+    return std::make_exception_ptr(ProtocolError(stopped(e), e.outcome_unknown()));
+  } catch (...) {
+    return failure;
+  }
+}
+
+std::string what_of(const std::exception_ptr& error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+    return "an unknown error";
+  }
 }
 
 WaitSink::~WaitSink() = default;
@@ -457,6 +488,8 @@ void Scheduler::publish(Entry& entry, const Flight& flight, Deliveries& out) {
     }
     for (auto it = entry.watchers.begin(); it != entry.watchers.end();) {
       Watcher& watcher = *it;
+      watcher.failing_since.reset();
+      watcher.failing.clear();
       if (run.status_text != watcher.spec.last_status) {
         watcher.spec.last_status = run.status_text;
         out.push_back(Delivery{watcher.sink, watcher.tag, false, seq, run, nullptr, nullptr, 0});
@@ -494,24 +527,39 @@ void Scheduler::publish(Entry& entry, const Flight& flight, Deliveries& out) {
   // again by the loop).
   if (holds<CancelledError>(flight.error)) return;
   if (!flight.by_loop && holds<TimeoutError>(flight.error)) return;
-  const bool timeout = holds<TimeoutError>(flight.error);
-  for (Watcher& watcher : entry.watchers) {
-    std::exception_ptr error = flight.error;
-    if (timeout) {
-      const bool past = watcher.spec.deadline && now >= *watcher.spec.deadline;
-      try {
-        std::rethrow_exception(flight.error);
-      } catch (const TimeoutError& e) {
-        error = std::make_exception_ptr(
-            past ? wait_timeout_error(
-                       watcher.spec.run_id, watcher.spec.last_status,
-                       std::chrono::duration_cast<milliseconds>(now - watcher.spec.started))
-                 : wait_request_timeout(e, watcher.spec.run_id));
-      }
+  const PollFailure failure = classify_poll_failure(flight.error);
+  const bool transient = failure.transient;
+  for (auto it = entry.watchers.begin(); it != entry.watchers.end();) {
+    Watcher& watcher = *it;
+    if (due(watcher) > now) {  // not its poll: its plan stands
+      ++it;
+      continue;
     }
-    end_watcher(watcher, std::nullopt, std::move(error), out);
+    if (!watcher.failing_since) watcher.failing_since = now;
+    const std::optional<time_point> again = repoll_at(PollFailureFacts{
+        failure, now, watcher.spec.deadline, *watcher.failing_since, watcher.interval});
+    if (transient) watcher.failing = what_of(flight.error);
+    if (again) {
+      // A blip: polled again on the wait's pace, as if the run were found running.
+      if (watcher.first_pending) {
+        first_pending_.erase(watcher.id);
+        watcher.first_pending = false;
+        watcher.interval = estimator(watcher.spec.model)
+                               .plan(watcher.spec.poll_interval, watcher.spec.max_poll_interval)
+                               .gap;
+      }
+      watcher.next_due = *again;
+      watcher.interval = next_interval(watcher.interval, watcher.spec.max_poll_interval);
+      ++it;
+      continue;
+    }
+    const bool past = watcher.spec.deadline && now >= *watcher.spec.deadline;
+    end_watcher(watcher, std::nullopt,
+                past && transient ? timeout_error(watcher, now)
+                                  : wait_ending_error(flight.error, watcher.spec.run_id),
+                out);
+    it = entry.watchers.erase(it);
   }
-  entry.watchers.clear();
 }
 
 void Scheduler::note_finished(Entry& entry, const Run& run, time_point observed_at) {
@@ -557,9 +605,9 @@ void Scheduler::end_watcher(Watcher& watcher, std::optional<Run> run, std::excep
 }
 
 std::exception_ptr Scheduler::timeout_error(const Watcher& watcher, time_point now) const {
-  return std::make_exception_ptr(
-      wait_timeout_error(watcher.spec.run_id, watcher.spec.last_status,
-                         std::chrono::duration_cast<milliseconds>(now - watcher.spec.started)));
+  return std::make_exception_ptr(wait_timeout_error(
+      watcher.spec.run_id, watcher.spec.last_status,
+      std::chrono::duration_cast<milliseconds>(now - watcher.spec.started), watcher.failing));
 }
 
 // --- the loop's side

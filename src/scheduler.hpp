@@ -92,12 +92,18 @@ std::chrono::milliseconds next_interval(std::chrono::milliseconds interval,
 
 /// What a wait throws at its deadline, and when cancelled: the run goes on and
 /// can be waited on.
+/// `failing`: the last of the poll failures the wait went on through, if the latest poll failed.
 TimeoutError wait_timeout_error(const std::string& run_id, const std::string& last_status,
-                                std::chrono::milliseconds waited);
+                                std::chrono::milliseconds waited, const std::string& failing = {});
 CancelledError wait_cancelled_error(const std::string& run_id);
 /// A request's TimeoutError (the budget cannot fit before the deadline, a
 /// stalled server) ending a wait: the same, naming the run to wait for again.
 TimeoutError wait_request_timeout(const TimeoutError& error, const std::string& run_id);
+/// A poll failure that ends a wait (`repoll_at` gave up on it), naming the run to wait for again:
+/// the same class, its message extended (an ApiError names the run in its path already).
+std::exception_ptr wait_ending_error(const std::exception_ptr& failure, const std::string& run_id);
+/// The message of the exception in `error`.
+std::string what_of(const std::exception_ptr& error);
 
 /// Where the Scheduler reports on a run that a batch or an async generate waits
 /// for. Calls come from any thread, never with the Scheduler's lock held, and
@@ -228,6 +234,8 @@ class Scheduler {
     std::optional<time_point> armed_at;  // the loop's timer for its next poll; others are stale
     std::shared_ptr<CancellationState> cancel_state;  // listened to while watched
     std::uint64_t cancel_listener = 0;
+    std::optional<time_point> failing_since;  // its polls have failed since, one after another
+    std::string failing;                      // the last of those failures
   };
   struct Entry {
     std::optional<Run> latest;

@@ -4,6 +4,7 @@
 #include <string>
 #include <utility>
 
+#include "retry_decision.hpp"
 #include "runbase/errors.hpp"
 
 namespace runbase::detail {
@@ -29,9 +30,11 @@ Run sync_wait(Scheduler& scheduler, std::string_view run_id, const WaitOptions& 
   milliseconds interval = first_interval;
   std::string last_status = last ? last->status_text : std::string();
 
+  // The last poll failure the wait went on through, told when the deadline ends it.
+  std::string failing;
   const auto deadline_error = [&] {
-    return wait_timeout_error(id, last_status,
-                              std::chrono::duration_cast<milliseconds>(clock.now() - started));
+    return wait_timeout_error(
+        id, last_status, std::chrono::duration_cast<milliseconds>(clock.now() - started), failing);
   };
   const auto cancelled_error = [&] { return wait_cancelled_error(id); };
 
@@ -40,6 +43,7 @@ Run sync_wait(Scheduler& scheduler, std::string_view run_id, const WaitOptions& 
   const Scheduler::Attachment attachment(
       scheduler, id, poll_now ? std::nullopt : std::optional<time_point>(started));
   time_point fresh_since = started;
+  std::optional<time_point> failing_since;  // polls have failed since, one after another
   // A run just created is never done: the first poll comes when the scheduler expects it to be.
   milliseconds pause(0);
   if (!poll_now) {
@@ -58,15 +62,36 @@ Run sync_wait(Scheduler& scheduler, std::string_view run_id, const WaitOptions& 
     if (deadline && clock.now() >= *deadline) throw deadline_error();
 
     const time_point asked = clock.now();
-    Run run;
+    std::optional<Run> polled;
+    std::exception_ptr failure;
     try {
-      run = scheduler.poll(attachment, fresh_since, deadline, options.cancel);
+      polled = scheduler.poll(attachment, fresh_since, deadline, options.cancel);
     } catch (const CancelledError&) {
       throw cancelled_error();
-    } catch (const TimeoutError& e) {
-      if (deadline && clock.now() >= *deadline) throw deadline_error();
-      throw wait_request_timeout(e, id);
+    } catch (...) {
+      failure = std::current_exception();
     }
+    if (failure) {
+      const time_point now = clock.now();
+      if (!failing_since) failing_since = now;
+      const PollFailure kind = classify_poll_failure(failure);
+      const std::optional<time_point> again =
+          repoll_at(PollFailureFacts{kind, now, deadline, *failing_since, interval});
+      if (!again) {
+        if (deadline && now >= *deadline && kind.transient) {
+          failing = what_of(failure);
+          throw deadline_error();
+        }
+        std::rethrow_exception(wait_ending_error(failure, id));
+      }
+      failing = what_of(failure);
+      pause = std::chrono::duration_cast<milliseconds>(*again - now);
+      interval = next_interval(interval, max_interval);
+      continue;
+    }
+    failing_since.reset();
+    failing.clear();
+    Run run = std::move(*polled);
     fresh_since = asked + time_point::duration(1);
     if (run.status_text != last_status) {
       last_status = run.status_text;

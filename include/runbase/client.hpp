@@ -55,7 +55,11 @@ class RUNBASE_EXPORT Client {
   Run get_run(std::string_view run_id);
   /// Polls until the run is terminal. Returns it when succeeded; throws `RunFailedError` when
   /// failed, `TimeoutError` at the deadline, `CancelledError` when cancelled. Waits on the same
-  /// run (from any thread, sync or async) share one stream of polls.
+  /// run (from any thread, sync or async) share one stream of polls. A poll failure that time may
+  /// cure (a lost connection, a timeout, a 5xx, a 429, a reply cut short) does not end the wait
+  /// once the poll's own retries are spent: it polls on at its pace until its deadline (without
+  /// one, for up to 10 minutes of failures). Anything else (401, 403, 404, ...) ends it at once.
+  /// Every error that ends a wait names the run.
   Run wait(std::string_view run_id, const WaitOptions& options = {});
   /// `create_run` then `wait`. `on_update` is called first with the created (pending) run, so
   /// its id is known even if the wait later fails. The first poll comes `poll_interval` after the

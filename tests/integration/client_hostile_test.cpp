@@ -7,6 +7,9 @@
 #include <fstream>
 #include <future>
 #include <iterator>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -71,6 +74,62 @@ TEST(ClientHostileTest, HtmlServiceUnavailableOnGetIsRetriedThenAServerError) {
     EXPECT_NE(what.find("GET /runs/run_1"), std::string::npos) << what;
   }
   EXPECT_EQ(server.requests(), 3u) << "one attempt and the two retries of the default policy";
+}
+
+// A network blip longer than a poll's own retries (three attempts): the first five polls of each
+// run are cut off mid-reply. Neither a sync nor an async wait ends on it; each run was created
+// once.
+TEST(ClientHostileTest, WaitsPollThroughABlipLongerThanAPollsRetries) {
+  std::atomic<int> created{0};
+  auto cut = std::make_shared<std::map<std::string, int>>();
+  auto cut_mutex = std::make_shared<std::mutex>();
+  LoopbackServer server;  // after what its handlers use: it stops before they are gone
+  server.server().Post("/api/v1/runs", [&created](const httplib::Request&, httplib::Response& res) {
+    res.status = 201;
+    res.set_content(run_json("run_" + std::to_string(++created), "pending"), "application/json");
+  });
+  server.server().Get(R"(/api/v1/runs/(run_\w+))", [cut, cut_mutex](const httplib::Request& req,
+                                                                    httplib::Response& res) {
+    const std::string id = req.matches[1];
+    // No timestamps: the duration learned from the first run is what the client saw (ms),
+    // not kRunJson's 4.2 s, which would put the second run's first poll seconds away.
+    const std::string body = R"({"id":")" + id +
+                             R"(","model":"openai/gpt-image-1","status":"succeeded",)"
+                             R"("costUsd":50000,"output":{"urls":[]}})";
+    bool cut_off = false;
+    {
+      std::lock_guard<std::mutex> lock(*cut_mutex);
+      cut_off = ++(*cut)[id] <= 5;
+    }
+    if (!cut_off) {
+      res.set_content(body, "application/json");
+      return;
+    }
+    // Half the promised body, then the connection closes.
+    res.set_content_provider(body.size(), "application/json",
+                             [body](std::size_t, std::size_t, httplib::DataSink& sink) {
+                               sink.write(body.data(), body.size() / 2);
+                               return false;
+                             });
+  });
+  server.start();
+  runbase::ClientOptions options = options_for(server.url("/api/v1"));
+  options.rate_limit.requests = 0;
+  runbase::Client client(options);
+  runbase::WaitOptions wait;
+  wait.poll_interval = 20ms;
+  wait.max_poll_interval = 20ms;
+  wait.timeout = 30s;
+  runbase::GptImage1Input input;
+  input.prompt = "a lamp";
+  EXPECT_EQ(client.generate(input, wait).status, runbase::RunStatus::Succeeded);
+  EXPECT_EQ(client.generate_async(input, wait).get().status, runbase::RunStatus::Succeeded);
+
+  std::size_t posts = 0;
+  std::size_t gets = 0;
+  for (const auto& request : server.received()) (request.method == "POST" ? posts : gets) += 1;
+  EXPECT_EQ(posts, 2u);
+  EXPECT_EQ(gets, 12u);  // five cut off, then the answer, per run
 }
 
 // A poll that fails and will be retried must not hold up the event loop through the back-off:

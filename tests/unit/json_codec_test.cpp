@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "error_mapping.hpp"
 #include "json_codec.hpp"
 #include "runbase/runbase.hpp"
 #include "unit/support/test_client.hpp"
@@ -204,11 +205,21 @@ TEST(JsonCodecTest, AnErrorNeitherTextNorObjectIsKeptAsItsJsonText) {
 }
 
 TEST(JsonCodecTest, ABodyThatIsNotOneWholeObjectIsProtocolError) {
-  for (const char* body : {R"({"id":"r"} {"id":"s"})", R"({"id":"r")", R"(["id","r"])", R"("run")",
-                           "", R"({"id":"r",})", R"({"id":"r"}x)"}) {
+  for (const char* body : {R"({"id":"r"} {"id":"s"})", R"(["id","r"])", R"("run")", "",
+                           R"({"id":"r",})", R"({"id":"r"}x)", "<html>"}) {
     const auto error = expect_throws<ProtocolError>([&] { parse_run(body, "GET /runs/r"); });
     ASSERT_TRUE(error) << body;
     EXPECT_THAT(error->what(), HasSubstr("not a JSON object")) << body;
+  }
+}
+
+TEST(JsonCodecTest, ABodyCutShortIsATruncatedReplyAPollMayRepeat) {
+  for (const char* body : {R"({"id":"r")", R"({"id":"r","status":"proc)", R"({"id":tr)", "{"}) {
+    // A TruncatedReplyError, which a wait polls through; callers see a ProtocolError.
+    const auto error =
+        expect_throws<detail::TruncatedReplyError>([&] { parse_run(body, "GET /runs/r"); });
+    ASSERT_TRUE(error) << body;
+    EXPECT_THAT(error->what(), HasSubstr("ends before its JSON does")) << body;
   }
 }
 

@@ -9,7 +9,9 @@
 #include <string>
 #include <vector>
 
+#include "error_mapping.hpp"
 #include "retry_decision.hpp"
+#include "runbase/errors.hpp"
 
 namespace runbase {
 namespace {
@@ -328,6 +330,81 @@ TEST(RetryDecisionTest, NothingButA429RateLimitedPauses) {
   EXPECT_FALSE(detail::decide_retry(
                    kPolicy, facts(RequestKind::Read, http(429, ErrorKind::UsageExceeded, ms(2000))))
                    .pause_all_until);
+}
+
+// --- a wait's poll failing after its own retries --------------------------------------------
+
+ApiErrorDetails details_of(int status, std::optional<milliseconds> retry_after = std::nullopt) {
+  ApiErrorDetails details;
+  details.status = status;
+  details.method = "GET";
+  details.path = "/runs/run_1";
+  details.retry_after = retry_after;
+  return details;
+}
+
+TEST(PollFailureTest, TimeCuresLostConnectionsTimeoutsServerErrorsRateLimitsAndCutReplies) {
+  using detail::classify_poll_failure;
+  const auto transient = [](auto error) {
+    return classify_poll_failure(std::make_exception_ptr(error)).transient;
+  };
+  EXPECT_TRUE(transient(ConnectionError("reset", true)));
+  EXPECT_TRUE(transient(ConnectionError("refused", false)));
+  EXPECT_TRUE(transient(TimeoutError("slow", true)));
+  EXPECT_TRUE(transient(ServerError("503", details_of(503))));
+  EXPECT_TRUE(transient(RateLimitError("429", details_of(429))));
+  EXPECT_TRUE(transient(detail::TruncatedReplyError("cut", true)));
+
+  EXPECT_FALSE(transient(detail::LastingConnectionError("certificate", false)));
+  EXPECT_FALSE(transient(ProtocolError("not JSON", true)));
+  EXPECT_FALSE(transient(AuthenticationError("401", details_of(401))));
+  EXPECT_FALSE(transient(PermissionDeniedError("403", details_of(403))));
+  EXPECT_FALSE(transient(NotFoundError("404", details_of(404))));
+  EXPECT_FALSE(transient(UsageExceededError("429", details_of(429))));
+  EXPECT_FALSE(classify_poll_failure(nullptr).transient);
+
+  EXPECT_EQ(classify_poll_failure(
+                std::make_exception_ptr(RateLimitError("429", details_of(429, ms(3000)))))
+                .retry_after,
+            ms(3000));
+}
+
+TEST(PollFailureTest, AWaitPollsThroughTransientFailuresOnItsPaceUntilItsDeadline) {
+  using detail::PollFailure;
+  using detail::PollFailureFacts;
+  const PollFailure transient{true, std::nullopt};
+  struct Case {
+    const char* name;
+    PollFailure failure;
+    Clock::time_point failing_since;
+    std::optional<Clock::time_point> deadline;
+    milliseconds interval;
+    std::optional<Clock::time_point> expected;
+  };
+  for (const Case& c : {
+           Case{"blip", transient, kNow, kNow + ms(60000), ms(2000), kNow + ms(2000)},
+           Case{"clipped_to_deadline", transient, kNow, kNow + ms(500), ms(2000), kNow + ms(500)},
+           Case{"at_deadline", transient, kNow - ms(9000), kNow, ms(2000), std::nullopt},
+           Case{"past_deadline", transient, kNow - ms(9000), kNow - ms(1), ms(2000), std::nullopt},
+           Case{"lasting", PollFailure{}, kNow, kNow + ms(60000), ms(2000), std::nullopt},
+           Case{"retry_after_longer", PollFailure{true, ms(7000)}, kNow, kNow + ms(60000), ms(2000),
+                kNow + ms(7000)},
+           Case{"retry_after_shorter", PollFailure{true, ms(100)}, kNow, kNow + ms(60000), ms(2000),
+                kNow + ms(2000)},
+           Case{"retry_after_past_deadline", PollFailure{true, ms(30000)}, kNow, kNow + ms(10000),
+                ms(1000), std::nullopt},
+           Case{"no_deadline", transient, kNow - ms(60000), std::nullopt, ms(5000),
+                kNow + ms(5000)},
+           Case{"no_deadline_outage_ends", transient, kNow - detail::kMaxPollOutage + ms(1000),
+                std::nullopt, ms(5000), kNow + ms(1000)},
+           Case{"no_deadline_outage_over", transient, kNow - detail::kMaxPollOutage, std::nullopt,
+                ms(5000), std::nullopt},
+       }) {
+    SCOPED_TRACE(c.name);
+    EXPECT_EQ(detail::repoll_at(
+                  PollFailureFacts{c.failure, kNow, c.deadline, c.failing_since, c.interval}),
+              c.expected);
+  }
 }
 
 }  // namespace

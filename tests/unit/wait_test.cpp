@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "retry_decision.hpp"
 #include "runbase/runbase.hpp"
 #include "unit/support/test_client.hpp"
 
@@ -301,6 +302,78 @@ TEST(WaitTest, ServerErrorsWhilePollingAreRetried) {
   h.transport->reply(200, run_json("run_1", "succeeded"));
   EXPECT_EQ(client.wait("run_1").status, RunStatus::Succeeded);
   EXPECT_EQ(h.transport->count(), 4u);
+}
+
+// A network blip outlasting a poll's own retries (three attempts) does not end a wait on a run
+// that is fine: the wait polls again on its pace until its deadline.
+TEST(WaitTest, ANetworkBlipLongerThanThePollsRetriesDoesNotEndTheWait) {
+  Harness h;
+  Client client = h.client();
+  h.transport->reply(200, run_json("run_1", "processing"));
+  for (int i = 0; i < 7; ++i) h.transport->fail_connection(i % 2 == 0);
+  h.transport->reply(503, "<html>Service Unavailable</html>");
+  h.transport->reply(200, run_json("run_1", "succeeded", kSucceeded));
+  EXPECT_EQ(client.wait("run_1").status, RunStatus::Succeeded);
+  EXPECT_EQ(h.transport->count(), 10u);
+}
+
+// A 200 whose JSON stops short (the connection cut where nothing told its length) is polled again.
+TEST(WaitTest, APollReplyCutShortIsPolledAgain) {
+  Harness h;
+  Client client = h.client();
+  h.transport->reply(200, R"({"id":"run_1","status":"proce)");
+  h.transport->reply(200, run_json("run_1", "succeeded", kSucceeded));
+  EXPECT_EQ(client.wait("run_1").status, RunStatus::Succeeded);
+  EXPECT_EQ(h.transport->count(), 2u);
+}
+
+// An outage to the deadline ends the wait as a timeout naming the run, and says why it saw nothing.
+TEST(WaitTest, AnOutageToTheDeadlineEndsAsATimeoutNamingTheRunAndTheFailure) {
+  Harness h;
+  Client client = h.client();
+  h.transport->reply(200, run_json("run_1", "processing"));
+  h.transport->always([](const HttpRequest&) -> HttpResponse {
+    throw ConnectionError("Could not connect to the server", false);
+  });
+  WaitOptions options;
+  options.timeout = ms(30000);
+  const auto error = expect_throws<TimeoutError>([&] { client.wait("run_1", options); });
+  ASSERT_TRUE(error);
+  EXPECT_EQ(error->run_id(), "run_1");
+  EXPECT_THAT(error->what(), HasSubstr("Could not connect to the server"));
+  EXPECT_THAT(error->what(), HasSubstr("Client::wait(\"run_1\")"));
+  EXPECT_EQ(h.clock->elapsed(), ms(30000));
+  EXPECT_GT(h.transport->count(), 6u);  // polled on through it, more than one poll's retries
+}
+
+// Without a deadline an outage still ends, after kMaxPollOutage: the error names the run.
+TEST(WaitTest, WithoutADeadlineALastingOutageEndsTheWaitNamingTheRun) {
+  Harness h;
+  Client client = h.client();
+  h.transport->reply(200, run_json("run_1", "processing"));
+  h.transport->always([](const HttpRequest&) -> HttpResponse {
+    throw ConnectionError("Could not connect to the server", false);
+  });
+  WaitOptions options;
+  options.timeout = ms(0);
+  const auto error = expect_throws<ConnectionError>([&] { client.wait("run_1", options); });
+  ASSERT_TRUE(error);
+  EXPECT_THAT(error->what(), HasSubstr("Stopped waiting for run run_1"));
+  EXPECT_GE(h.clock->elapsed(), detail::kMaxPollOutage);
+  EXPECT_LT(h.clock->elapsed(), detail::kMaxPollOutage + ms(60000));
+}
+
+// What time does not cure ends the wait at once: a 404 after the run was seen, a certificate.
+TEST(WaitTest, AFailureTimeDoesNotCureEndsTheWaitAtOnce) {
+  Harness h;
+  Client client = h.client();
+  h.transport->reply(200, run_json("run_1", "processing"));
+  h.transport->reply(404, error_json("Run not found", "not_found"));
+  h.transport->always_reply(200, run_json("run_1", "succeeded"));
+  const auto error = expect_throws<NotFoundError>([&] { client.wait("run_1"); });
+  ASSERT_TRUE(error);
+  EXPECT_THAT(error->what(), HasSubstr("run_1"));
+  EXPECT_EQ(h.transport->count(), 2u);
 }
 
 // ---------------------------------------------------------------------------------------------
