@@ -3,6 +3,7 @@
 #include <cstddef>
 
 #include "json_codec.hpp"
+#include "price_table.hpp"
 #include "runbase/errors.hpp"
 #include "url.hpp"
 
@@ -52,14 +53,25 @@ Run ApiCaller::read_created(HttpResponse response, std::string_view model,
                             SpendLedger::Reservation& reservation) {
   Run run = parse_run(std::move(response.body), "POST /runs");
   // Settled before the log line, so a logger that reads spent_usd_micros sees this run.
-  reservation.settle(run);
-  log_created(run, model);
+  const std::int64_t counted = reservation.settle(run);
+  log_created(run, model, counted);
   return run;
 }
 
-void ApiCaller::log_created(const Run& run, std::string_view model) const {
+SpendLedger::Reservation ApiCaller::reserve(const CreateRequest& request) {
+  return ledger_->reserve(list_price_usd_micros(request));
+}
+
+void ApiCaller::log_created(const Run& run, std::string_view model, std::int64_t counted) const {
   log(LogLevel::Info, "Created run " + run.id + " (" + std::string(model) + ", " +
                           std::to_string(run.cost_usd_micros) + " micro-USD).");
+  if (run.cost_usd_micros <= 0 && counted > 0) {
+    log(LogLevel::Warning, "The reply that created run " + run.id +
+                               " gave no usable costUsd; spent_usd_micros and the spend limit "
+                               "count it at " +
+                               std::to_string(counted) + " micro-USD, what a run of " +
+                               std::string(model) + " is expected to cost.");
+  }
 }
 
 HttpRequest ApiCaller::get_request(std::string_view run_id) const {
@@ -84,7 +96,7 @@ Run ApiCaller::read_run(HttpResponse response, std::string_view run_id) {
 Run ApiCaller::create(const CreateRequest& request, std::optional<Clock::time_point> deadline) {
   // Built first: a raw input that is not a JSON object is a ValidationError, not a spend refusal.
   HttpRequest http = create_request(request);
-  SpendLedger::Reservation reservation = ledger_->reserve();  // refuses before anything is sent
+  SpendLedger::Reservation reservation = reserve(request);  // refuses before anything is sent
   HttpResponse response =
       executor_.execute(std::move(http), RequestKind::Create, deadline, nullptr);
   return read_created(std::move(response), request.model, reservation);

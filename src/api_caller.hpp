@@ -53,6 +53,9 @@ class ApiCaller {
 
   /// `POST /runs`. Throws ValidationError when the request is not one (create_request.hpp).
   HttpRequest create_request(const CreateRequest& request) const;
+  /// The spend ledger's share for `request` (its model's list price, price_table.hpp). Throws
+  /// SpendLimitError when it would pass the limit: call before sending.
+  SpendLedger::Reservation reserve(const CreateRequest& request);
   /// Reads a 2xx reply to `create_request`, settles `reservation` (reserved before sending) with
   /// the run, and logs the "Created run ..." line.
   Run read_created(HttpResponse response, std::string_view model,
@@ -93,7 +96,7 @@ class ApiCaller {
 
  private:
   std::vector<std::pair<std::string, std::string>> api_headers(bool with_body) const;
-  void log_created(const Run& run, std::string_view model) const;
+  void log_created(const Run& run, std::string_view model, std::int64_t counted) const;
   void note_unknown_status(const Run& run);
 
   const std::string api_key_;

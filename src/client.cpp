@@ -144,7 +144,7 @@ void Client::Impl::create_on_loop(const detail::CreateRequest& request,
   try {
     // Built first, as the blocking path does: a bad raw input is a ValidationError.
     http = api_.create_request(request);
-    reservation = std::make_shared<detail::SpendLedger::Reservation>(ledger_.reserve());
+    reservation = std::make_shared<detail::SpendLedger::Reservation>(api_.reserve(request));
   } catch (...) {
     done(std::nullopt, std::current_exception());
     return;

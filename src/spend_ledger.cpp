@@ -1,6 +1,5 @@
 #include "spend_ledger.hpp"
 
-#include <algorithm>
 #include <utility>
 
 #include "runbase/errors.hpp"
@@ -27,19 +26,19 @@ SpendLedger::Reservation::Reservation(Reservation&& other) noexcept
 
 SpendLedger::Reservation::~Reservation() { release(nullptr); }
 
-void SpendLedger::Reservation::settle(const Run& created) { release(&created); }
+std::int64_t SpendLedger::Reservation::settle(const Run& created) { return release(&created); }
 
-void SpendLedger::Reservation::release(const Run* created) {
-  if (ledger_ == nullptr) return;
-  std::exchange(ledger_, nullptr)->settle(share_, created);
+std::int64_t SpendLedger::Reservation::release(const Run* created) {
+  if (ledger_ == nullptr) return 0;
+  return std::exchange(ledger_, nullptr)->settle(share_, created);
 }
 
 SpendLedger::SpendLedger(std::int64_t limit_usd_micros)
     : limit_(checked_spend_limit(limit_usd_micros)) {}
 
-SpendLedger::Reservation SpendLedger::reserve() {
+SpendLedger::Reservation SpendLedger::reserve(std::optional<std::int64_t> list_price) {
   std::lock_guard<std::mutex> lock(mutex_);
-  const std::int64_t share = last_run_cost_;
+  const std::int64_t share = list_price.value_or(last_run_cost_);
   if (limit_ > 0) {
     const std::int64_t committed = spent_.load() + reserved_;
     if (committed >= limit_ || committed + share > limit_) {
@@ -58,15 +57,18 @@ SpendLedger::Reservation SpendLedger::reserve() {
   return Reservation(*this, share);
 }
 
-void SpendLedger::settle(std::int64_t share, const Run* created) {
+std::int64_t SpendLedger::settle(std::int64_t share, const Run* created) {
   std::lock_guard<std::mutex> lock(mutex_);
   reserved_ -= share;
-  if (created == nullptr) return;
-  const std::int64_t cost = std::max<std::int64_t>(0, created->cost_usd_micros);
-  if (cost > 0) last_run_cost_ = cost;
-  if (created->status == RunStatus::Failed) return;  // failed at once: refunded at once
+  if (created == nullptr) return 0;
+  // Absent, a string or negative reads as 0: counted at the share, which errs towards stopping.
+  const bool priced = created->cost_usd_micros > 0;
+  const std::int64_t cost = priced ? created->cost_usd_micros : share;
+  if (priced) last_run_cost_ = cost;
+  if (created->status == RunStatus::Failed) return 0;  // failed at once: refunded at once
   spent_ += cost;
   if (!created->is_terminal()) charged_[created->id] = cost;
+  return cost;
 }
 
 void SpendLedger::note_refund(const Run& run) {

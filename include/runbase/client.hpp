@@ -90,8 +90,9 @@ class RUNBASE_EXPORT Client {
   std::vector<BatchResult> generate_batch(const std::vector<GptImage1Input>& inputs,
                                           const BatchOptions& options = {});
 
-  /// Micro-USD spent by this Client: the `costUsd` of the runs it created, less the refunds of
-  /// those it saw fail. Runs resumed from a batch journal were paid for before and do not count.
+  /// Micro-USD spent by this Client: the `costUsd` of the runs it created (the model's price
+  /// for a run whose reply gave none), less the refunds of those it saw fail. Runs resumed from
+  /// a batch journal were paid for before and do not count.
   std::int64_t spent_usd_micros() const noexcept;
 
   /// Downloads `url` to `destination`: no `Authorization` header (outputs live on a CDN),

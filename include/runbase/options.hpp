@@ -57,10 +57,12 @@ struct ClientOptions {
   std::function<void(LogLevel, std::string_view)> logger;
   std::shared_ptr<HttpTransport> transport;  ///< null: the libcurl transport
   /// Micro-USD this Client may spend on runs (see `Client::spent_usd_micros()`); 0: no limit.
-  /// A create that would take the spend past it is refused with `ValidationError` before
-  /// anything is sent. A run's cost is known only once one is created, so the check counts
-  /// each create at the cost of the last run this Client created (the first create is let
-  /// through); failed runs are refunded and free their share again.
+  /// A create that would take the spend past it is refused with `SpendLimitError` (a
+  /// `ValidationError`) before anything is sent. The check counts each create at its model's
+  /// published price (openai/gpt-image-1: 50000; a tiered model without a tier: its dearest),
+  /// or for a model without one at the cost of the last run this Client created; a run whose
+  /// reply carries no usable `costUsd` stays counted at that price. Failed runs are refunded
+  /// and free their share again.
   std::int64_t spend_limit_usd_micros = 0;
 };
 

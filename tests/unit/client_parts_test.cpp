@@ -5,7 +5,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <limits>
+#include <optional>
 #include <string>
 
 #include "api_caller.hpp"
@@ -14,6 +16,7 @@
 #include "create_request.hpp"
 #include "downloader.hpp"
 #include "json_codec.hpp"
+#include "price_table.hpp"
 #include "runbase/runbase.hpp"
 #include "spend_ledger.hpp"
 #include "unit/support/test_client.hpp"
@@ -85,7 +88,7 @@ TEST(SpendLedgerTest, NegativeLimitIsRefused) {
 
 TEST(SpendLedgerTest, SettledRunIsSpentAndItsFailureRefunded) {
   detail::SpendLedger ledger(0);
-  ledger.reserve().settle(run_with("run_1", RunStatus::Pending, 50000));
+  ledger.reserve(std::nullopt).settle(run_with("run_1", RunStatus::Pending, 50000));
   EXPECT_EQ(ledger.spent(), 50000);
   EXPECT_EQ(ledger.last_run_cost(), 50000);
   ledger.note_refund(run_with("run_1", RunStatus::Processing, 50000));  // not finished: kept
@@ -98,36 +101,102 @@ TEST(SpendLedgerTest, SettledRunIsSpentAndItsFailureRefunded) {
 
 TEST(SpendLedgerTest, RunFailedAtOnceCostsNothing) {
   detail::SpendLedger ledger(0);
-  ledger.reserve().settle(run_with("run_1", RunStatus::Failed, 50000));
+  ledger.reserve(std::nullopt).settle(run_with("run_1", RunStatus::Failed, 50000));
   EXPECT_EQ(ledger.spent(), 0);
   EXPECT_EQ(ledger.last_run_cost(), 50000);  // still what the next run is expected to cost
 }
 
 TEST(SpendLedgerTest, UnsettledReservationGivesItsShareBack) {
   detail::SpendLedger ledger(100000);
-  ledger.reserve().settle(run_with("run_1", RunStatus::Pending, 50000));
+  ledger.reserve(std::nullopt).settle(run_with("run_1", RunStatus::Pending, 50000));
   {
-    detail::SpendLedger::Reservation held = ledger.reserve();  // 50000 spent + 50000 held
-    const auto error = expect_throws<SpendLimitError>([&] { ledger.reserve(); });
+    detail::SpendLedger::Reservation held =
+        ledger.reserve(std::nullopt);  // 50000 spent + 50000 held
+    const auto error = expect_throws<SpendLimitError>([&] { ledger.reserve(std::nullopt); });
     ASSERT_TRUE(error);
     EXPECT_THAT(error->what(), HasSubstr("(and 50000 more for creates in flight)"));
     EXPECT_EQ(error->committed_usd_micros(), 100000);
   }  // the create threw: its share is free again
-  detail::SpendLedger::Reservation again = ledger.reserve();
+  detail::SpendLedger::Reservation again = ledger.reserve(std::nullopt);
   again.settle(run_with("run_2", RunStatus::Pending, 50000));
   EXPECT_EQ(ledger.spent(), 100000);
 }
 
 TEST(SpendLedgerTest, MovedReservationSettlesOnce) {
   detail::SpendLedger ledger(50000);
-  ledger.reserve().settle(run_with("run_1", RunStatus::Failed, 50000));  // learns the cost
+  ledger.reserve(std::nullopt)
+      .settle(run_with("run_1", RunStatus::Failed, 50000));  // learns the cost
   {
-    detail::SpendLedger::Reservation first = ledger.reserve();
+    detail::SpendLedger::Reservation first = ledger.reserve(std::nullopt);
     detail::SpendLedger::Reservation second(std::move(first));
   }
   // Had the share been given back twice, the ledger would think 50000 more was free.
-  detail::SpendLedger::Reservation held = ledger.reserve();
-  expect_throws<SpendLimitError>([&] { ledger.reserve(); });
+  detail::SpendLedger::Reservation held = ledger.reserve(std::nullopt);
+  expect_throws<SpendLimitError>([&] { ledger.reserve(std::nullopt); });
+}
+
+// A reply without a usable costUsd (absent, a string, negative) would count nothing and let
+// the limit be passed: the run is counted at the model's list price instead.
+TEST(SpendLedgerTest, RunWithoutAUsableCostIsCountedAtTheListPrice) {
+  detail::SpendLedger ledger(120000);
+  ledger.reserve(50000).settle(run_with("run_1", RunStatus::Pending, 0));
+  EXPECT_EQ(ledger.spent(), 50000);
+  EXPECT_EQ(ledger.last_run_cost(), 0);  // only a cost the server gave is learned
+  ledger.reserve(50000).settle(run_with("run_2", RunStatus::Pending, -7));
+  EXPECT_EQ(ledger.spent(), 100000);
+  const auto error = expect_throws<SpendLimitError>([&] { ledger.reserve(50000); });
+  ASSERT_TRUE(error);
+  EXPECT_EQ(error->committed_usd_micros(), 100000);
+  ledger.note_refund(run_with("run_2", RunStatus::Failed, 0));  // refunds what it counted
+  EXPECT_EQ(ledger.spent(), 50000);
+}
+
+// Known before anything is sent, the list price is the first create's share: a limit below one
+// run's price refuses the first create instead of letting it through.
+TEST(SpendLedgerTest, ListPriceIsTheShareOfTheFirstCreate) {
+  detail::SpendLedger ledger(30000);
+  const auto error = expect_throws<SpendLimitError>([&] { ledger.reserve(50000); });
+  ASSERT_TRUE(error);
+  EXPECT_THAT(error->what(), HasSubstr("a run costs about 50000"));
+  detail::SpendLedger unpriced(30000);
+  unpriced.reserve(std::nullopt).settle(run_with("run_1", RunStatus::Pending, 20000));
+  EXPECT_EQ(unpriced.spent(), 20000);  // a model without a list price: the server's cost
+}
+
+// A model without a list price whose reply has no cost: counted at the last run's cost.
+TEST(SpendLedgerTest, UnpricedRunWithoutACostIsCountedAtTheLastRunsCost) {
+  detail::SpendLedger ledger(0);
+  ledger.reserve(std::nullopt).settle(run_with("run_1", RunStatus::Pending, 40000));
+  ledger.reserve(std::nullopt).settle(run_with("run_2", RunStatus::Pending, 0));
+  EXPECT_EQ(ledger.spent(), 80000);
+}
+
+// --- PriceTable ---------------------------------------------------------------------------
+
+TEST(PriceTableTest, ModelsAndTiersHaveThePublishedPrices) {
+  struct Row {
+    const char* model;
+    const char* input;
+    std::optional<std::int64_t> price;
+  };
+  const Row rows[] = {
+      {"openai/gpt-image-1", R"({"prompt":"a fox"})", 50000},
+      {"openai/gpt-image-1.5", R"({"prompt":"a fox","quality":"medium"})", 30000},
+      {"openai/gpt-image-1.5", R"({"prompt":"a fox","quality":"high"})", 160000},
+      {"openai/gpt-image-1.5", R"({"prompt":"a fox"})", 160000},   // no tier: the dearest
+      {"openai/gpt-image-1.5", R"({"quality":"ultra"})", 160000},  // unknown tier: the dearest
+      {"openai/gpt-image-2", R"({"resolution":"1K"})", 50000},
+      {"openai/gpt-image-2", R"({"resolution":"2K"})", 70000},
+      {"openai/gpt-image-2", R"({"resolution":"4K"})", 120000},
+      {"openai/gpt-image-2", R"({"resolution":2})", 120000},
+      {"openai/gpt-image-2", "not json", 120000},
+      {"google/nano-banana-2", R"({"prompt":"a fox"})", std::nullopt},
+      {"", "{}", std::nullopt},
+  };
+  for (const Row& row : rows) {
+    EXPECT_EQ(detail::list_price_usd_micros(detail::CreateRequest{row.model, row.input}), row.price)
+        << row.model << " " << row.input;
+  }
 }
 
 // --- ApiCaller ----------------------------------------------------------------------------
@@ -179,7 +248,7 @@ TEST_F(ApiCallerTest, GetRequestEncodesTheIdAndRefusesAnEmptyOne) {
 
 TEST_F(ApiCallerTest, ReadersParseLogAndRefund) {
   detail::ApiCaller api(config(), ledger_);
-  detail::SpendLedger::Reservation reservation = ledger_.reserve();
+  detail::SpendLedger::Reservation reservation = ledger_.reserve(std::nullopt);
   const runbase::Run created = api.read_created(HttpResponse{201, {}, run_json("run_1", "pending")},
                                                 "acme/model", reservation);
   EXPECT_EQ(created.id, "run_1");

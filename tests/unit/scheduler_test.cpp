@@ -207,13 +207,35 @@ TEST(SchedulerTest, SpendLimitRefusesBeforeSending) {
   Client client = h.client(options);
   h.transport->always_reply(201, run_json("run_1", "pending"));
   GptImage1Input input{"a red fox", std::nullopt, {}};
-  client.create_run(input);  // cost unknown until now: let through
+  client.create_run(input);  // the list price, 50000, fits
   client.create_run(input);  // 50000 + 50000 <= 120000
   const auto refused = test::expect_throws<SpendLimitError>([&] { client.create_run(input); });
   ASSERT_TRUE(refused);  // 150000 would pass the limit
   EXPECT_EQ(refused->limit_usd_micros(), 120000);
   EXPECT_EQ(refused->committed_usd_micros(), 100000);
   EXPECT_NE(std::string(refused->what()).find("spend_limit_usd_micros"), std::string::npos);
+  EXPECT_EQ(h.transport->count(), 2u);
+}
+
+// The limit holds when the server's replies carry no usable costUsd (absent, or a string):
+// each run is counted at its model's list price, for typed and raw creates alike.
+TEST(SchedulerTest, SpendLimitHoldsWhenRepliesCarryNoCost) {
+  Harness h;
+  ClientOptions options = h.options();
+  options.spend_limit_usd_micros = 250000;
+  Client client = h.client(options);
+  h.transport->reply(201, R"({"id":"run_1","model":"openai/gpt-image-1","status":"pending"})");
+  h.transport->reply(201, R"({"id":"run_2","model":"openai/gpt-image-1.5","status":"pending",)"
+                          R"("costUsd":"160000"})");
+  client.create_run(GptImage1Input{"a red fox", std::nullopt, {}});
+  EXPECT_EQ(client.spent_usd_micros(), 50000);
+  client.create_run("openai/gpt-image-1.5", R"({"prompt":"a red fox","quality":"high"})");
+  EXPECT_EQ(client.spent_usd_micros(), 210000);
+  const auto refused = test::expect_throws<SpendLimitError>([&] {
+    client.create_run(GptImage1Input{"a red fox", std::nullopt, {}});
+  });
+  ASSERT_TRUE(refused);  // 260000 would pass the limit
+  EXPECT_EQ(refused->committed_usd_micros(), 210000);
   EXPECT_EQ(h.transport->count(), 2u);
 }
 
