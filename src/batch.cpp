@@ -35,7 +35,7 @@ bool may_have_reached_server(const std::exception_ptr& error) {
 
 }  // namespace
 
-std::future<Run> Client::Impl::generate_async(const GptImage1Input& input, WaitOptions options) {
+std::future<Run> Client::Impl::generate_async(const ModelInput& input, WaitOptions options) {
   auto sink = std::make_shared<detail::AsyncSink>(options.on_update);
   std::future<Run> future = sink->future();
   detail::CreateRequest request;
@@ -50,8 +50,7 @@ std::future<Run> Client::Impl::generate_async(const GptImage1Input& input, WaitO
   return future;
 }
 
-void Client::Impl::generate_async(const GptImage1Input& input, WaitOptions options,
-                                  Completion done) {
+void Client::Impl::generate_async(const ModelInput& input, WaitOptions options, Completion done) {
   auto sink = std::make_shared<detail::AsyncSink>(options.on_update, std::move(done));
   detail::CreateRequest request;
   try {
@@ -121,7 +120,7 @@ void Client::Impl::start_generate(detail::CreateRequest request, WaitOptions opt
   });
 }
 
-std::vector<BatchResult> Client::Impl::generate_batch(const std::vector<GptImage1Input>& inputs,
+std::vector<BatchResult> Client::Impl::generate_batch(const std::vector<ModelInput>& inputs,
                                                       const BatchOptions& options) {
   // The batch's creates are requests of the loop too: strict priority over its polls.
   const auto send_create = [this](detail::CreateRequest request, Completion done) {
@@ -222,13 +221,22 @@ std::vector<BatchResult> Client::Impl::generate_batch(const std::vector<GptImage
 }
 
 // By value, as API.md declares it: the future outlives the caller's objects.
+std::future<Run> Client::generate_async(GptImage1Input input, WaitOptions options) {
+  return impl_->generate_async(ModelInput(std::move(input)), std::move(options));
+}
+
 std::future<Run> Client::generate_async(
-    GptImage1Input input,  // NOLINT(performance-unnecessary-value-param)
+    ModelInput input,  // NOLINT(performance-unnecessary-value-param)
     WaitOptions options) {
   return impl_->generate_async(input, std::move(options));
 }
 
-void Client::generate_async(GptImage1Input input,  // NOLINT(performance-unnecessary-value-param)
+void Client::generate_async(GptImage1Input input, WaitOptions options,
+                            std::function<void(std::optional<Run>, std::exception_ptr)> done) {
+  impl_->generate_async(ModelInput(std::move(input)), std::move(options), std::move(done));
+}
+
+void Client::generate_async(ModelInput input,  // NOLINT(performance-unnecessary-value-param)
                             WaitOptions options,
                             std::function<void(std::optional<Run>, std::exception_ptr)> done) {
   impl_->generate_async(input, std::move(options), std::move(done));
@@ -236,7 +244,17 @@ void Client::generate_async(GptImage1Input input,  // NOLINT(performance-unneces
 
 std::vector<BatchResult> Client::generate_batch(const std::vector<GptImage1Input>& inputs,
                                                 const BatchOptions& options) {
+  return impl_->generate_batch(std::vector<ModelInput>(inputs.begin(), inputs.end()), options);
+}
+
+std::vector<BatchResult> Client::generate_batch(const std::vector<ModelInput>& inputs,
+                                                const BatchOptions& options) {
   return impl_->generate_batch(inputs, options);
+}
+
+std::vector<BatchResult> Client::generate_batch(std::initializer_list<GptImage1Input> inputs,
+                                                const BatchOptions& options) {
+  return impl_->generate_batch(std::vector<ModelInput>(inputs.begin(), inputs.end()), options);
 }
 
 }  // namespace runbase

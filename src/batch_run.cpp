@@ -41,7 +41,7 @@ std::size_t batch_in_flight_limit(int max_in_flight, const RateLimit& rate_limit
 }
 
 BatchRun::BatchRun(ApiCaller& api, Scheduler& scheduler, CreateAsync create,
-                   const std::vector<GptImage1Input>& inputs, const BatchOptions& options)
+                   const std::vector<ModelInput>& inputs, const BatchOptions& options)
     : api_(api),
       scheduler_(scheduler),
       create_(std::move(create)),
@@ -73,10 +73,12 @@ std::vector<BatchResult> BatchRun::run() {
       for (BatchInbox::Event& event : inbox_->take(true, false)) handle(event);
       continue;
     }
-    // Asked each time: the estimate of how long runs take moves as runs finish.
+    // Asked each time: the estimate of how long runs take moves as runs finish. With models
+    // mixed, the next item's model sets how many may be in flight.
     if (next_ < total_ &&
-        active_ + creating_ < batch_in_flight_limit(options_.max_in_flight, api_.rate_limit(),
-                                                    scheduler_.expected_duration(model_))) {
+        active_ + creating_ <
+            batch_in_flight_limit(options_.max_in_flight, api_.rate_limit(),
+                                  scheduler_.expected_duration(inputs_[next_].model()))) {
       start_item(next_++);
       continue;
     }

@@ -42,7 +42,7 @@ class BatchRun {
   using CreateAsync = std::function<void(CreateRequest request, Completion done)>;
 
   BatchRun(ApiCaller& api, Scheduler& scheduler, CreateAsync create,
-           const std::vector<GptImage1Input>& inputs, const BatchOptions& options);
+           const std::vector<ModelInput>& inputs, const BatchOptions& options);
   /// If a callback threw, the batch ended there: stops watching what it left running.
   ~BatchRun();
   BatchRun(const BatchRun&) = delete;
@@ -78,10 +78,8 @@ class BatchRun {
   Scheduler& scheduler_;
   CreateAsync create_;
   Clock& clock_;
-  const std::vector<GptImage1Input>& inputs_;
+  const std::vector<ModelInput>& inputs_;  // models may mix: each has its own expected duration
   const BatchOptions& options_;
-  // Every item is a GptImage1Input: how long its runs take is learned for this model.
-  const std::string model_{GptImage1Input::model_id};
   const std::size_t total_;
   std::vector<BatchResult> results_;
   std::vector<Item> items_;

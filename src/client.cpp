@@ -178,7 +178,7 @@ Run Client::Impl::wait(std::string_view run_id, const WaitOptions& options) {
                            detail::deadline_after(*clock_, options.timeout), true, std::nullopt);
 }
 
-Run Client::Impl::generate(const GptImage1Input& input, const WaitOptions& options) {
+Run Client::Impl::generate(const ModelInput& input, const WaitOptions& options) {
   const auto deadline = detail::deadline_after(*clock_, options.timeout);
   if (options.cancel != nullptr && options.cancel->cancelled()) {
     // Checked before the create: after it, a run exists and is billed.
@@ -222,6 +222,10 @@ Run Client::create_run(std::string_view model, std::string_view input_json) {
   return impl_->create_run(detail::CreateRequest{std::string(model), std::string(input_json)});
 }
 
+Run Client::create_run(const ModelInput& input) {
+  return impl_->create_run(detail::make_create_request(input));
+}
+
 Run Client::get_run(std::string_view run_id) { return impl_->get_run(run_id); }
 
 Run Client::wait(std::string_view run_id, const WaitOptions& options) {
@@ -229,6 +233,10 @@ Run Client::wait(std::string_view run_id, const WaitOptions& options) {
 }
 
 Run Client::generate(const GptImage1Input& input, const WaitOptions& options) {
+  return impl_->generate(ModelInput(input), options);
+}
+
+Run Client::generate(const ModelInput& input, const WaitOptions& options) {
   return impl_->generate(input, options);
 }
 

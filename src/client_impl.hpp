@@ -45,15 +45,15 @@ class Client::Impl {
                  std::optional<detail::Clock::time_point> deadline = std::nullopt);
   Run get_run(std::string_view run_id);
   Run wait(std::string_view run_id, const WaitOptions& options);
-  Run generate(const GptImage1Input& input, const WaitOptions& options);
-  std::future<Run> generate_async(const GptImage1Input& input, WaitOptions options);  // batch.cpp
+  Run generate(const ModelInput& input, const WaitOptions& options);
+  std::future<Run> generate_async(const ModelInput& input, WaitOptions options);  // batch.cpp
   /// The callback form: `done` is called once, on the event loop's thread.
-  void generate_async(const GptImage1Input& input, WaitOptions options, Completion done);
+  void generate_async(const ModelInput& input, WaitOptions options, Completion done);
   /// On the event loop's thread: `POST /runs` through the loop's driver, spend reserved before
   /// and settled after; `done` (on the loop's thread) gets the created run or the error.
   void create_on_loop(const detail::CreateRequest& request,
                       std::optional<detail::Clock::time_point> deadline, Completion done);
-  std::vector<BatchResult> generate_batch(const std::vector<GptImage1Input>& inputs,
+  std::vector<BatchResult> generate_batch(const std::vector<ModelInput>& inputs,
                                           const BatchOptions& options);  // batch.cpp
 
   std::int64_t spent_usd_micros() const noexcept { return ledger_.spent(); }

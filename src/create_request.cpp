@@ -13,4 +13,8 @@ CreateRequest make_create_request(const GptImage1Input& input) {
   return CreateRequest{std::string(GptImage1Input::model_id), encode_input(input)};
 }
 
+CreateRequest make_create_request(const ModelInput& input) {
+  return CreateRequest{input.model(), input.input_json()};
+}
+
 }  // namespace runbase::detail

@@ -24,6 +24,8 @@ std::string encode_create_request(const GptImage1Input& input);
 /// The `input` object of that body alone, so a typed input can travel as a
 /// `CreateRequest` (create_request.hpp) like any raw one.
 std::string encode_input(const GptImage1Input& input);
+std::string encode_input(const GptImage15Input& input);
+std::string encode_input(const GptImage2Input& input);
 
 /// `{"model": ..., "input": <input_json>}`. Throws ValidationError when `input_json` is not a
 /// JSON object.

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <functional>
 #include <future>
+#include <initializer_list>
 #include <memory>
 #include <optional>
 #include <string_view>
@@ -51,6 +52,9 @@ class RUNBASE_EXPORT Client {
   Run create_run(const GptImage1Input& input);
   /// `POST /runs` for any model: `input_json` must be a JSON object, sent as `"input"`.
   Run create_run(std::string_view model, std::string_view input_json);
+  /// `POST /runs` for any model's input (GPT Image 1.5 and 2 typed, or any model by id and
+  /// JSON). Validates the input first.
+  Run create_run(const ModelInput& input);
   /// `GET /runs/<id>`, the id percent-encoded.
   Run get_run(std::string_view run_id);
   /// Polls until the run is terminal. Returns it when succeeded; throws `RunFailedError` when
@@ -66,12 +70,16 @@ class RUNBASE_EXPORT Client {
   /// create or, once this Client has seen runs finish, when it expects this one to (never
   /// before `poll_interval`, never after `max_poll_interval`).
   Run generate(const GptImage1Input& input, const WaitOptions& options = {});
+  /// `generate` for any model's input (see `ModelInput`).
+  Run generate(const ModelInput& input, const WaitOptions& options = {});
   /// `generate` without blocking: the create and every poll are requests of the Client's one
   /// engine thread (an event loop, however many runs are in flight; a slow reply holds up no
   /// other run), and the future holds the run or what `generate` would have thrown. An invalid
   /// input gives a future holding `ValidationError`. `on_update` is called on a Client thread: keep
   /// it short. Destroying the Client ends pending futures with `CancelledError` (the runs go on).
   std::future<Run> generate_async(GptImage1Input input, WaitOptions options = {});
+  /// `generate_async` for any model's input (see `ModelInput`).
+  std::future<Run> generate_async(ModelInput input, WaitOptions options = {});
   /// `generate_async` for event-loop applications: instead of a future, `done` is called once,
   /// on the Client's engine thread, with the succeeded run, or with what `generate` would have
   /// thrown (an invalid input included). Keep `done` short and never block in it (no `wait`,
@@ -79,6 +87,9 @@ class RUNBASE_EXPORT Client {
   /// other runs' requests wait while it runs. Destroying the Client calls every pending `done`
   /// with `CancelledError` before the destructor returns.
   void generate_async(GptImage1Input input, WaitOptions options,
+                      std::function<void(std::optional<Run>, std::exception_ptr)> done);
+  /// The callback form for any model's input (see `ModelInput`).
+  void generate_async(ModelInput input, WaitOptions options,
                       std::function<void(std::optional<Run>, std::exception_ptr)> done);
   /// Creates and waits for every input, sharing the rate budget well: creates go first, runs are
   /// polled near when they are expected to finish. Returns one result per input, in input order;
@@ -88,6 +99,15 @@ class RUNBASE_EXPORT Client {
   /// that would repeat (401, 402, 403, 429 USAGE_EXCEEDED, the spend limit), the items not yet
   /// created get the same error without being sent.
   std::vector<BatchResult> generate_batch(const std::vector<GptImage1Input>& inputs,
+                                          const BatchOptions& options = {});
+  /// `generate_batch` for any models' inputs, mixed as you like (see `ModelInput`); each model's
+  /// runs are planned from that model's learned duration. A journal tells items by model and
+  /// input.
+  std::vector<BatchResult> generate_batch(const std::vector<ModelInput>& inputs,
+                                          const BatchOptions& options = {});
+  /// `generate_batch({a, b})` of GPT Image 1 inputs: without this, a braced list would fit both
+  /// vector forms equally.
+  std::vector<BatchResult> generate_batch(std::initializer_list<GptImage1Input> inputs,
                                           const BatchOptions& options = {});
 
   /// Micro-USD spent by this Client: the `costUsd` of the runs it created (the model's price

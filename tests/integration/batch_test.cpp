@@ -354,6 +354,55 @@ TEST(BatchTest, SpendLimitRefusesCreatesBeforeAnythingIsSent) {
   EXPECT_EQ(client.spent_usd_micros(), 2 * kRunCost);
 }
 
+// Every model a user reaches for, in one batch: typed GPT Image 1, 1.5 and 2 inputs and a model
+// by id with JSON. Each run is the model and tier asked for, priced as published, and the spend
+// limit prices each tier before sending.
+TEST(BatchTest, AMixedBatchRunsEveryModelAtItsTiersPrice) {
+  EmulatorProcess emulator({"--latency-ms", "100", "--rate-limit", "0"});
+  runbase::Client client(options_for(emulator));
+  runbase::GptImage15Input medium{"a fox, medium", std::nullopt, runbase::Quality::Medium, {}};
+  runbase::GptImage2Input two_k{
+      "a fox, 2K", runbase::GptImage2AspectRatio::Landscape16x9, runbase::Resolution::TwoK, {}};
+  const std::vector<runbase::ModelInput> inputs{
+      input("a fox, gpt-image-1"), medium, two_k,
+      runbase::ModelInput("google/nano-banana-2", R"({"prompt":"a fox, banana"})")};
+  const auto results = client.generate_batch(inputs, runbase::BatchOptions{0, fast_wait(), {}, {}});
+
+  struct Expected {
+    std::string model;
+    std::int64_t cost;
+    std::string prompt;
+  };
+  const std::vector<Expected> expected{{"openai/gpt-image-1", 50000, "a fox, gpt-image-1"},
+                                       {"openai/gpt-image-1.5", 30000, "a fox, medium"},
+                                       {"openai/gpt-image-2", 70000, "a fox, 2K"},
+                                       {"google/nano-banana-2", 40000, "a fox, banana"}};
+  ASSERT_EQ(results.size(), expected.size());
+  const Stats after = stats(emulator);
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    ASSERT_TRUE(results[i].run) << "item " << i;
+    EXPECT_EQ(results[i].run->status, runbase::RunStatus::Succeeded);
+    EXPECT_EQ(results[i].run->model, expected[i].model);
+    EXPECT_EQ(inputs[i].model(), expected[i].model);
+    EXPECT_EQ(results[i].run->cost_usd_micros, expected[i].cost);
+    EXPECT_EQ(after.prompt(results[i].run->id), expected[i].prompt);
+  }
+  EXPECT_EQ(after.creates(), 4u);
+  EXPECT_EQ(client.spent_usd_micros(), 50000 + 30000 + 70000 + 40000);
+
+  // A fresh Client with room for one high-quality GPT Image 1.5 run: the first goes, the
+  // second would pass the limit at the high tier's price and is refused unsent.
+  runbase::ClientOptions limited = options_for(emulator);
+  limited.spend_limit_usd_micros = 200000;
+  runbase::Client careful(limited);
+  runbase::GptImage15Input high{"a fox, high", std::nullopt, runbase::Quality::High, {}};
+  EXPECT_EQ(careful.generate(high, fast_wait()).cost_usd_micros, 160000);
+  EXPECT_THROW(careful.create_run(high), runbase::SpendLimitError);
+  runbase::GptImage2Input one_k{"a fox, 1K", std::nullopt, runbase::Resolution::OneK, {}};
+  EXPECT_THROW(careful.generate_async(one_k, fast_wait()).get(), runbase::SpendLimitError);
+  EXPECT_EQ(stats(emulator).creates(), 5u);
+}
+
 TEST(BatchTest, GenerateAsyncKeepsManyWaitsOnOneEngineThread) {
   EmulatorProcess emulator({"--latency-ms", "1500", "--rate-limit", "0"});
   runbase::Client client(options_for(emulator));

@@ -14,7 +14,7 @@ add_dependencies(runbase_cli_tests runbase-cli)
 
 if(TARGET runbase_example_quickstart)
   target_sources(runbase_cli_tests PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/examples_test.cpp)
-  foreach(example quickstart reference_images error_handling custom_transport batch async)
+  foreach(example quickstart reference_images error_handling custom_transport batch async models)
     string(TOUPPER ${example} example_macro)
     target_compile_definitions(runbase_cli_tests PRIVATE
       RUNBASE_EXAMPLE_${example_macro}="$<TARGET_FILE:runbase_example_${example}>")

@@ -15,7 +15,8 @@ add_executable(runbase_client_integration_tests
   ${CMAKE_CURRENT_LIST_DIR}/client_emulator_test.cpp)
 target_include_directories(runbase_client_integration_tests PRIVATE ${PROJECT_SOURCE_DIR}/tests)
 target_link_libraries(runbase_client_integration_tests PRIVATE
-  runbase::runbase runbase_test_support runbase_httplib GTest::gtest_main runbase_warnings)
+  runbase::runbase runbase_test_support runbase_httplib nlohmann_json::nlohmann_json
+  GTest::gtest_main runbase_warnings)
 gtest_discover_tests(runbase_client_integration_tests PROPERTIES LABELS integration-client
                      DISCOVERY_TIMEOUT 30)
 

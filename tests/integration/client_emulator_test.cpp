@@ -2,6 +2,8 @@
 // happy path, every documented error a user can meet, and the emulator's faults.
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -152,6 +154,59 @@ TEST_F(ClientEmulatorTest, AspectRatioReachesTheServiceAndSetsTheImageSize) {
     EXPECT_EQ(size.width, width) << runbase::to_string(ratio);
     EXPECT_EQ(size.height, height) << runbase::to_string(ratio);
   }
+}
+
+// The typed inputs of GPT Image 1.5 and 2 reach the service as their schemas say: the tier
+// sets the price, the ratio and resolution the image's size.
+TEST_F(ClientEmulatorTest, GptImage15And2InputsSetTheirTierPriceAndImageSize) {
+  runbase::Client client(options_for(*emulator_));
+  TempDir dir;
+  runbase::GptImage15Input fast{
+      "a lighthouse at dusk", runbase::AspectRatio::Portrait, runbase::Quality::High, {}};
+  const runbase::Run v15 = client.generate(fast, fast_wait());
+  EXPECT_EQ(v15.model, "openai/gpt-image-1.5");
+  EXPECT_EQ(v15.cost_usd_micros, 160000);
+  const auto v15_files = client.download_outputs(v15, dir.path());
+  ASSERT_EQ(v15_files.size(), 1u);
+  EXPECT_EQ(read_png_size(v15_files[0]).width, 1024u);
+  EXPECT_EQ(read_png_size(v15_files[0]).height, 1536u);
+
+  runbase::GptImage2Input wide{"a lighthouse at dusk",
+                               runbase::GptImage2AspectRatio::Landscape16x9,
+                               runbase::Resolution::TwoK,
+                               {}};
+  const runbase::Run v2 = client.generate_async(wide, fast_wait()).get();
+  EXPECT_EQ(v2.model, "openai/gpt-image-2");
+  EXPECT_EQ(v2.cost_usd_micros, 70000);
+  const auto v2_files = client.download_outputs(v2, dir.path());
+  ASSERT_EQ(v2_files.size(), 1u);
+  EXPECT_EQ(read_png_size(v2_files[0]).width, 2048u);
+  EXPECT_EQ(read_png_size(v2_files[0]).height, 1152u);
+}
+
+// What the service would refuse is refused before sending, naming the field and the limit.
+TEST(ClientEmulatorModels, InvalidInputsOfEveryModelAreRefusedUnsent) {
+  EmulatorProcess emulator({"--rate-limit", "0"});
+  runbase::Client client(options_for(emulator));
+  runbase::GptImage2Input five_refs{"a fox", std::nullopt, std::nullopt, {}};
+  five_refs.image_urls.assign(5, "https://example.com/ref.png");
+  try {
+    client.generate(five_refs, fast_wait());
+    ADD_FAILURE() << "five reference images were accepted";
+  } catch (const runbase::ValidationError& e) {
+    EXPECT_STREQ(
+        e.what(),
+        "image_urls has 5 entries; openai/gpt-image-2 accepts at most 4 reference images.");
+  }
+  runbase::GptImage15Input empty{"", std::nullopt, runbase::Quality::Medium, {}};
+  EXPECT_THROW(client.create_run(empty), runbase::ValidationError);
+  EXPECT_THROW(client.generate_async(runbase::ModelInput("", "{}")).get(),
+               runbase::ValidationError);
+  EXPECT_THROW(client.create_run(runbase::ModelInput("openai/gpt-image-2", "[1]")),
+               runbase::ValidationError);
+  const auto results = client.generate_batch(std::vector<runbase::ModelInput>{empty, five_refs});
+  for (const auto& result : results) EXPECT_FALSE(result.run);
+  EXPECT_EQ(nlohmann::json::parse(emulator.stats_json())["requests"]["create"], 0);
 }
 
 TEST_F(ClientEmulatorTest, CreateThenGetThenWaitByIdFromAnotherClient) {

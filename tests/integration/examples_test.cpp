@@ -178,5 +178,18 @@ TEST(ExamplesTest, AsyncGeneratesWhileTheCallingThreadIsFree) {
   EXPECT_NE(failed.err.find("\"A lamp [fail]\": Run run_"), std::string::npos) << failed.err;
 }
 
+TEST(ExamplesTest, ModelsRunsEveryModelInOneBatchAtItsPrice) {
+  EmulatorProcess emulator(emulator_args());
+  TempDir dir;
+  const ProcessResult result = run_example(RUNBASE_EXAMPLE_MODELS, {}, emulator, dir.path());
+  ASSERT_EQ(result.exit_code, 0) << describe(result);
+  EXPECT_EQ(pngs_in(dir.path()).size(), 4u);
+  for (const char* line :
+       {"openai/gpt-image-1: 50000 micro-USD", "openai/gpt-image-1.5: 160000",
+        "openai/gpt-image-2: 70000", "google/nano-banana-2: 40000", "Spent 320000 micro-USD"}) {
+    EXPECT_NE(result.out.find(line), std::string::npos) << line << "\n" << result.out;
+  }
+}
+
 }  // namespace
 }  // namespace runbase::testing

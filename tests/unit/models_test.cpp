@@ -1,9 +1,11 @@
-// GptImage1Input::validate() refuses what the service would refuse, naming the field, before
-// anything is sent; the enums read and print as the service spells them.
+// Each model's validate() refuses what the service would refuse, naming the field, before
+// anything is sent; the enums read and print as the service spells them; ModelInput carries any
+// model's input as it is sent.
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -147,6 +149,124 @@ TEST(ModelsTest, ModelIdAndLimits) {
   EXPECT_EQ(GptImage1Input::model_id, "openai/gpt-image-1");
   EXPECT_EQ(GptImage1Input::max_prompt_length, 4000u);
   EXPECT_EQ(GptImage1Input::max_image_urls, 5u);
+}
+
+// --- GPT Image 1.5 and 2, ModelInput ------------------------------------------------------
+
+TEST(ModelsTest, TiersAndRatiosReadAndPrint) {
+  EXPECT_EQ(to_string(Quality::Medium), "medium");
+  EXPECT_EQ(to_string(Quality::High), "high");
+  EXPECT_EQ(to_string(Resolution::OneK), "1K");
+  EXPECT_EQ(to_string(Resolution::TwoK), "2K");
+  EXPECT_EQ(to_string(Resolution::FourK), "4K");
+  for (Quality quality : {Quality::Medium, Quality::High}) {
+    EXPECT_EQ(parse_quality(to_string(quality)), quality);
+  }
+  for (Resolution resolution : {Resolution::OneK, Resolution::TwoK, Resolution::FourK}) {
+    EXPECT_EQ(parse_resolution(to_string(resolution)), resolution);
+  }
+  const std::vector<std::string> ratios{"1:1", "2:3", "3:2",  "3:4",  "4:3",
+                                        "4:5", "5:4", "9:16", "16:9", "21:9"};
+  for (const std::string& ratio : ratios) {
+    const auto parsed = parse_gpt_image2_aspect_ratio(ratio);
+    ASSERT_TRUE(parsed) << ratio;
+    EXPECT_EQ(to_string(*parsed), ratio);
+  }
+  EXPECT_EQ(to_string(GptImage2AspectRatio::Landscape21x9), "21:9");
+  for (const char* text : {"", "low", "High", "1k", "8K", "auto", "1:4", " 1:1"}) {
+    EXPECT_EQ(parse_quality(text), std::nullopt) << text;
+    EXPECT_EQ(parse_resolution(text), std::nullopt) << text;
+    EXPECT_EQ(parse_gpt_image2_aspect_ratio(text), std::nullopt) << text;
+  }
+}
+
+TEST(ModelsTest, GptImage15AndGptImage2RefuseWhatTheServiceWould) {
+  EXPECT_NO_THROW((GptImage15Input{"x", AspectRatio::Portrait, Quality::High, {}}).validate());
+  EXPECT_NO_THROW(
+      (GptImage2Input{"x", GptImage2AspectRatio::Portrait9x16, Resolution::FourK, {}}).validate());
+  const std::vector<std::string> four(4, "https://img.test/ref.png");
+  EXPECT_NO_THROW((GptImage15Input{"x", std::nullopt, std::nullopt, four}).validate());
+  EXPECT_NO_THROW((GptImage2Input{"x", std::nullopt, std::nullopt, four}).validate());
+
+  struct Row {
+    std::function<void()> validate;
+    std::string message;
+  };
+  std::vector<std::string> five = four;
+  five.push_back("https://img.test/5.png");
+  const std::string long_prompt = repeat("\u00e9", 32001);  // 32001 code points
+  const std::vector<Row> rows{
+      {[] {
+         GptImage15Input{"", std::nullopt, std::nullopt, {}}.validate();
+       },
+       "prompt is empty: describe the image in 1 to 32000 characters."},
+      {[&] {
+         GptImage2Input{long_prompt, std::nullopt, std::nullopt, {}}.validate();
+       },
+       "prompt is 32001 characters long; openai/gpt-image-2 accepts at most 32000. Shorten it."},
+      {[&] {
+         GptImage15Input{"x", std::nullopt, std::nullopt, five}.validate();
+       },
+       "image_urls has 5 entries; openai/gpt-image-1.5 accepts at most 4 reference images."},
+      {[] {
+         GptImage2Input{"x", std::nullopt, std::nullopt, {"ftp://img.test/a.png"}}.validate();
+       },
+       "image_urls[0] is not an http(s) URL: \"ftp://img.test/a.png\". Pass a public http:// or "
+       "https:// address of the image."},
+      {[] {
+         GptImage15Input{"x", std::nullopt, static_cast<Quality>(7), {}}.validate();
+       },
+       "quality is not one of Quality's values (medium, high)."},
+      {[] {
+         GptImage2Input{"x", std::nullopt, static_cast<Resolution>(7), {}}.validate();
+       },
+       "resolution is not one of Resolution's values (1K, 2K, 4K)."},
+      {[] {
+         GptImage2Input{"x", static_cast<GptImage2AspectRatio>(99), std::nullopt, {}}.validate();
+       },
+       "aspect_ratio is not one of GptImage2AspectRatio's values (1:1, 2:3, 3:2, 3:4, 4:3, 4:5, "
+       "5:4, 9:16, 16:9, 21:9)."},
+      {[] { ModelInput("", R"({"prompt":"x"})").validate(); },
+       "model is empty: pass a model id such as \"openai/gpt-image-1\"."},
+      {[] { ModelInput("openai/gpt-image-2", "[1]").validate(); },
+       "input_json must be a JSON object such as {\"prompt\": \"...\"}; got: [1]"},
+  };
+  for (const Row& row : rows) {
+    const auto error = expect_throws<ValidationError>(row.validate);
+    ASSERT_TRUE(error) << row.message;
+    EXPECT_STREQ(error->what(), row.message.c_str());
+  }
+}
+
+TEST(ModelsTest, ModelInputCarriesEachModelAsItIsSent) {
+  const ModelInput v1 = GptImage1Input{"a fox", AspectRatio::Landscape, {}};
+  EXPECT_EQ(v1.model(), "openai/gpt-image-1");
+  EXPECT_EQ(v1.input_json(), R"({"aspect_ratio":"3:2","prompt":"a fox"})");
+  const ModelInput v15 =
+      GptImage15Input{"a fox", std::nullopt, Quality::High, {"https://a.test/r.png"}};
+  EXPECT_EQ(v15.model(), "openai/gpt-image-1.5");
+  EXPECT_EQ(v15.input_json(),
+            R"({"image_urls":["https://a.test/r.png"],"prompt":"a fox","quality":"high"})");
+  const ModelInput v2 =
+      GptImage2Input{"a fox", GptImage2AspectRatio::Landscape16x9, Resolution::FourK, {}};
+  EXPECT_EQ(v2.model(), "openai/gpt-image-2");
+  EXPECT_EQ(v2.input_json(), R"({"aspect_ratio":"16:9","prompt":"a fox","resolution":"4K"})");
+  const ModelInput unset = GptImage2Input{"a fox", std::nullopt, std::nullopt, {}};
+  EXPECT_EQ(unset.input_json(), R"({"prompt":"a fox"})");  // unset fields are omitted
+  const ModelInput raw("google/nano-banana-2", R"({"prompt": "a fox", "resolution": "2K"})");
+  EXPECT_EQ(raw.model(), "google/nano-banana-2");
+  EXPECT_EQ(raw.input_json(), R"({"prompt": "a fox", "resolution": "2K"})");  // as given
+  // input_json() validates: nothing unsendable comes out of it.
+  EXPECT_THROW((ModelInput(GptImage15Input{"", std::nullopt, std::nullopt, {}}).input_json()),
+               ValidationError);
+}
+
+TEST(ModelsTest, NewModelIdsAndLimits) {
+  EXPECT_EQ(GptImage15Input::model_id, "openai/gpt-image-1.5");
+  EXPECT_EQ(GptImage15Input::max_image_urls, 4u);
+  EXPECT_EQ(GptImage2Input::model_id, "openai/gpt-image-2");
+  EXPECT_EQ(GptImage2Input::max_image_urls, 4u);
+  EXPECT_EQ(GptImage2Input::max_prompt_length, 32000u);
 }
 
 }  // namespace
