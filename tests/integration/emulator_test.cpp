@@ -307,9 +307,10 @@ TEST(EmulatorTest, HelpDocumentsEveryFlagAndFaultToken) {
   }
   EXPECT_EQ(::pclose(pipe), 0);
   for (const char* item :
-       {"--host", "--port", "--latency-ms", "--rate-limit", "--api-key", "--balance-usd",
-        "--data-dir", "--fault-rate", "--error-format", "--seed", "--threads", "--verbose",
-        "[fail]", "[slow]", "[never]", "[500]", "[drop]", "/_emulator/stats", "SIGTERM"}) {
+       {"--host",        "--port",     "--latency-ms", "--rate-limit",     "--api-key",
+        "--balance-usd", "--data-dir", "--fault-rate", "--error-format",   "--seed",
+        "--threads",     "--max-runs", "--verbose",    "[fail]",           "[slow]",
+        "[never]",       "[500]",      "[drop]",       "/_emulator/stats", "SIGTERM"}) {
     EXPECT_NE(help.find(item), std::string::npos) << item << " is not in --help";
   }
 }
@@ -1104,6 +1105,69 @@ TEST(EmulatorTest, ResetForgetsRunsBalancesRateWindowsAndCounts) {
       "POST /_emulator/reset HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
   EXPECT_EQ(answered.rfind("HTTP/1.1 200", 0), 0u) << answered;
   EXPECT_EQ(stats(emulator)["runs_created"], 0);
+}
+
+TEST(EmulatorTest, MaxRunsForgetsTheOldestFinishedRunsOnly) {
+  // --latency-ms 0: a run has finished as soon as it is made, except a [never] run.
+  EmulatorProcess emulator({"--max-runs", "3", "--latency-ms", "0", "--rate-limit", "0"});
+  Api api(emulator);
+  const std::string never_a = create_run(api, "never a [never]");
+  const std::string never_b = create_run(api, "never b [never]");
+  std::vector<std::string> done;
+  for (int i = 0; i < 3; ++i) {
+    done.push_back(create_run(api, "done " + std::to_string(i)));
+  }
+  // Five runs, three kept: the two oldest finished ones went, the unfinished older ones stayed.
+  for (const auto& id : {done[0], done[1]}) {
+    const Reply gone = api.get(id);
+    EXPECT_EQ(gone.status, 404) << describe(gone);
+    EXPECT_EQ(gone.code(), "run_not_found");
+    EXPECT_EQ(gone.message(), api.get("run_neverexisted").message());
+  }
+  EXPECT_EQ(api.get(done[2]).body_json().value("status", ""), "succeeded");
+  EXPECT_EQ(api.get(never_a).body_json().value("status", ""), "processing");
+  EXPECT_EQ(api.get(never_b).body_json().value("status", ""), "processing");
+  const json s = stats(emulator);
+  EXPECT_EQ(s["runs_created"], 5);
+  EXPECT_EQ(s.value("runs_kept", -1), 3);
+  EXPECT_EQ(s.value("runs_evicted", -1), 2);
+  ASSERT_EQ(s["runs"].size(), 3U);
+  EXPECT_EQ(s["runs"][0]["id"], never_a);
+  EXPECT_EQ(s["runs"][1]["id"], never_b);
+  EXPECT_EQ(s["runs"][2]["id"], done[2]);
+}
+
+TEST(EmulatorTest, AnEvictedFailedRunIsRefundedFirst) {
+  // A balance for two runs, and one run kept.
+  EmulatorProcess emulator(
+      {"--max-runs", "1", "--latency-ms", "0", "--rate-limit", "0", "--balance-usd", "0.10"});
+  Api api(emulator);
+  const std::string failed = create_run(api, "A red fox [fail]");
+  EXPECT_FALSE(create_run(api, "second").empty());  // evicts the failed run
+  EXPECT_EQ(api.get(failed).status, 404);
+  // The failed run's $0.05 came back: a third run is paid for.
+  EXPECT_FALSE(create_run(api, "third").empty());
+  const json s = stats(emulator);
+  EXPECT_EQ(s.value("runs_evicted", -1), 2);
+  ASSERT_EQ(s["accounts"].size(), 1U);
+  EXPECT_EQ(s["accounts"][0]["balanceUsd"], 0);
+}
+
+TEST(EmulatorTest, StatsListTheNewestHundredRunsAndCountTheRest) {
+  EmulatorProcess emulator({"--latency-ms", "20000", "--rate-limit", "0"});
+  Api api(emulator);
+  std::vector<std::string> ids;
+  for (int i = 0; i < 101; ++i) {
+    ids.push_back(create_run(api, "run " + std::to_string(i)));
+  }
+  const json s = stats(emulator);
+  EXPECT_EQ(s["runs_created"], 101);
+  EXPECT_EQ(s.value("runs_kept", -1), 101);
+  EXPECT_EQ(s.value("runs_evicted", -1), 0);
+  ASSERT_EQ(s["runs"].size(), 100U);
+  EXPECT_EQ(s["runs"][0]["id"], ids[1]);
+  EXPECT_EQ(s["runs"][99]["id"], ids[100]);
+  EXPECT_EQ(api.get(ids[0]).status, 200);  // not listed, still kept
 }
 
 // Points TMPDIR at a fresh directory for the test, and restores it.

@@ -51,6 +51,7 @@ constexpr const char* dropped_marker = "X-Emulator-Dropped";
 
 constexpr std::size_t max_body_bytes = 1024 * 1024;
 constexpr std::size_t image_cache_entries = 32;
+constexpr std::size_t stats_runs_listed = 100;  // GET /_emulator/stats lists the newest runs only
 
 // httplib::Server plus what 0.11 lacks: a listen backlog above its compiled-in 5 (64 clients
 // connecting at once would otherwise see SYNs dropped and retried a second later), and a stop
@@ -542,6 +543,28 @@ struct Emulator::Impl {
                   pending.end());
   }
 
+  // --max-runs: forgets the oldest finished runs while more than the limit are kept (a long soak
+  // test would otherwise grow without end). A failed run is refunded first. Runs not finished are
+  // kept whatever their number: forgetting one would lose a run a client is still waiting for.
+  // Call with the lock held.
+  void evict_runs(SteadyClock::time_point now) {
+    auto it = run_order.begin();
+    while (runs.size() > config.max_runs && it != run_order.end()) {
+      const auto found = runs.find(*it);
+      const Status status = status_at(found->second, now);
+      if (status != Status::Succeeded && status != Status::Failed) {
+        ++it;
+        continue;
+      }
+      if (status == Status::Failed) {
+        settle(account(found->second.key), now);
+      }
+      runs.erase(found);
+      it = run_order.erase(it);
+      ++runs_evicted;
+    }
+  }
+
   std::string new_run_id() {
     static constexpr char alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
     std::string id = "run_";
@@ -657,6 +680,7 @@ struct Emulator::Impl {
       reply["status"] = "pending";
       reply["costUsd"] = run.cost;
       runs.emplace(run.id, std::move(run));
+      evict_runs(now);
     }
     send_json(res, 200, reply);
   }
@@ -833,6 +857,7 @@ struct Emulator::Impl {
     rate = RateWindow(config.rate_limit_requests, config.rate_limit_window);
     requests_create = requests_get = requests_files = requests_other = 0;
     runs_created = 0;
+    runs_evicted = 0;
     drops = 0;
     responses.clear();
   }
@@ -852,11 +877,17 @@ struct Emulator::Impl {
       j["responses"][std::to_string(entry.first)] = entry.second;
     }
     j["runs_created"] = runs_created;
+    j["runs_kept"] = runs.size();
+    j["runs_evicted"] = runs_evicted;
     j["drops"] = drops;
     j["connections"] = connections.load();
+    // The newest runs only, oldest first: 40,000 runs would be 160 MB of JSON.
     j["runs"] = ordered_json::array();
-    for (const auto& id : run_order) {
-      const Run& run = runs.at(id);
+    const std::size_t skipped =
+        run_order.size() > stats_runs_listed ? run_order.size() - stats_runs_listed : 0;
+    for (auto id = run_order.begin() + static_cast<std::ptrdiff_t>(skipped); id != run_order.end();
+         ++id) {
+      const Run& run = runs.at(*id);
       ordered_json r;
       r["id"] = run.id;
       r["model"] = run.model;
@@ -888,13 +919,14 @@ struct Emulator::Impl {
   std::mt19937_64 rng;
   RateWindow rate;
   std::map<std::string, Run> runs;
-  std::vector<std::string> run_order;
+  std::deque<std::string> run_order;  // oldest first
   std::map<std::string, Account> accounts;
   std::uint64_t requests_create = 0;
   std::uint64_t requests_get = 0;
   std::uint64_t requests_files = 0;
   std::uint64_t requests_other = 0;
   std::uint64_t runs_created = 0;
+  std::uint64_t runs_evicted = 0;
   std::uint64_t drops = 0;
   std::map<int, std::uint64_t> responses;
 

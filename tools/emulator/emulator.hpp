@@ -40,7 +40,10 @@ struct Config {
   ErrorFormat error_format = ErrorFormat::String;
   std::optional<std::uint64_t> seed;  ///< ids, jitter and faults; unset: random
   std::size_t threads = 128;          ///< worker threads = concurrent connections
-  bool verbose = false;               ///< one line per request on stderr
+  /// Runs kept: past it, the oldest finished runs are forgotten (a GET of one is 404
+  /// run_not_found). Runs not yet finished are always kept.
+  std::size_t max_runs = 10000;
+  bool verbose = false;  ///< one line per request on stderr
 };
 
 /// The emulator: routes, state and the HTTP server (cpp-httplib).

@@ -147,6 +147,12 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(1, 4096))
       ->take_last();
+  app.add_option("--max-runs", config.max_runs,
+                 "Runs kept in memory: past it the oldest finished runs are forgotten (then 404 "
+                 "run_not_found); unfinished runs are always kept")
+      ->capture_default_str()
+      ->check(CLI::Range(static_cast<std::size_t>(1), static_cast<std::size_t>(100000000)))
+      ->take_last();
   app.add_flag("-v,--verbose", config.verbose, "Log every request to stderr");
   app.add_flag("--version", version, "Print the version and exit");
   app.footer(footer);
