@@ -108,10 +108,13 @@ class Api {
     return send("GET", "/api/v1/runs/" + id, "", authorization);
   }
 
+  // Sent with every later request too (e.g. what a proxy adds: X-Forwarded-Host).
+  void set_extra_headers(httplib::Headers headers) { extra_headers_ = std::move(headers); }
+
   // authorization: the whole header value; unset: "Bearer <key>"; empty: no header.
   Reply send(const std::string& method, const std::string& path, const std::string& body,
              std::optional<std::string> authorization = {}) {
-    httplib::Headers headers;
+    httplib::Headers headers = extra_headers_;
     const std::string auth = authorization ? *authorization : "Bearer " + key_;
     if (!auth.empty()) {
       headers.emplace("Authorization", auth);
@@ -162,6 +165,7 @@ class Api {
  private:
   httplib::Client client_;
   std::string key_;
+  httplib::Headers extra_headers_;
 };
 
 // Creates a gpt-image-1 run and returns its id (the test fails if the create does).
@@ -307,10 +311,11 @@ TEST(EmulatorTest, HelpDocumentsEveryFlagAndFaultToken) {
   }
   EXPECT_EQ(::pclose(pipe), 0);
   for (const char* item :
-       {"--host",        "--port",     "--latency-ms", "--rate-limit",     "--api-key",
-        "--balance-usd", "--data-dir", "--fault-rate", "--error-format",   "--seed",
-        "--threads",     "--max-runs", "--verbose",    "[fail]",           "[slow]",
-        "[never]",       "[500]",      "[drop]",       "/_emulator/stats", "SIGTERM"}) {
+       {"--host",        "--port",     "--latency-ms", "--rate-limit",   "--api-key",
+        "--balance-usd", "--data-dir", "--fault-rate", "--error-format", "--seed",
+        "--threads",     "--max-runs", "--public-url", "--verbose",      "[fail]",
+        "[slow]",        "[never]",    "[500]",        "[drop]",         "/_emulator/stats",
+        "SIGTERM"}) {
     EXPECT_NE(help.find(item), std::string::npos) << item << " is not in --help";
   }
 }
@@ -1168,6 +1173,58 @@ TEST(EmulatorTest, StatsListTheNewestHundredRunsAndCountTheRest) {
   EXPECT_EQ(s["runs"][0]["id"], ids[1]);
   EXPECT_EQ(s["runs"][99]["id"], ids[100]);
   EXPECT_EQ(api.get(ids[0]).status, 200);  // not listed, still kept
+}
+
+// --- Output URLs behind a proxy
+// -------------------------------------------------------------------
+
+// The output URL of a run that has succeeded (--latency-ms 0), read with `api`'s headers.
+std::string output_url(Api& api) {
+  const std::string id = create_run(api, "A red fox");
+  const json run = wait_for_status(api, id, "succeeded");
+  if (!run.contains("output")) {
+    return {};
+  }
+  return run["output"]["urls"][0].get<std::string>();
+}
+
+TEST(EmulatorTest, PublicUrlIsTheBaseOfOutputUrls) {
+  EmulatorProcess emulator(
+      {"--latency-ms", "0", "--rate-limit", "0", "--public-url", "https://emu.example.com/"});
+  Api api(emulator);
+  const std::string url = output_url(api);
+  EXPECT_TRUE(std::regex_match(
+      url, std::regex(R"(https://emu\.example\.com/files/generated/run_\w+\.png)")))
+      << url;
+  // The flag wins over what a proxy says.
+  api.set_extra_headers({{"X-Forwarded-Proto", "http"}, {"X-Forwarded-Host", "other.example"}});
+  EXPECT_EQ(output_url(api).rfind("https://emu.example.com/files/generated/", 0), 0U);
+  EXPECT_THROW(EmulatorProcess({"--public-url", "emu.example.com"}), std::runtime_error);
+}
+
+TEST(EmulatorTest, OutputUrlsFollowXForwardedProtoAndHost) {
+  EmulatorProcess emulator({"--latency-ms", "0", "--rate-limit", "0"});
+  Api api(emulator);
+  const std::string direct = "http://127.0.0.1:" + std::to_string(emulator.port()) + "/files/";
+  EXPECT_EQ(output_url(api).rfind(direct, 0), 0U);
+
+  api.set_extra_headers({{"X-Forwarded-Proto", "https"}, {"X-Forwarded-Host", "emu.example.com"}});
+  EXPECT_EQ(output_url(api).rfind("https://emu.example.com/files/generated/run_", 0), 0U);
+
+  // After two proxies each header has two values; the first is the client's.
+  api.set_extra_headers(
+      {{"X-Forwarded-Proto", "HTTPS, http"}, {"X-Forwarded-Host", " emu.example.com:8443 , lb"}});
+  EXPECT_EQ(output_url(api).rfind("https://emu.example.com:8443/files/generated/run_", 0), 0U);
+
+  // Only the scheme: the Host header gives the rest.
+  api.set_extra_headers({{"X-Forwarded-Proto", "https"}});
+  EXPECT_EQ(
+      output_url(api).rfind("https://127.0.0.1:" + std::to_string(emulator.port()) + "/files/", 0),
+      0U);
+
+  // Nonsense is ignored.
+  api.set_extra_headers({{"X-Forwarded-Proto", "gopher"}, {"X-Forwarded-Host", "evil/path"}});
+  EXPECT_EQ(output_url(api).rfind(direct, 0), 0U);
 }
 
 // Points TMPDIR at a fresh directory for the test, and restores it.

@@ -214,6 +214,17 @@ void send_error(httplib::Response& res, int status, const std::string& message,
 
 bool is_admin_path(const std::string& path) { return path.rfind("/_emulator/", 0) == 0; }
 
+// The first value of an X-Forwarded-* header ("https, http" after two proxies: the client's own),
+// without surrounding blanks.
+std::string first_forwarded(const std::string& value) {
+  const std::string first = value.substr(0, value.find(','));
+  const auto begin = first.find_first_not_of(" \t");
+  if (begin == std::string::npos) {
+    return {};
+  }
+  return first.substr(begin, first.find_last_not_of(" \t") - begin + 1);
+}
+
 }  // namespace
 
 struct Emulator::Impl {
@@ -707,25 +718,41 @@ struct Emulator::Impl {
     }
   }
 
-  std::string host_of(const httplib::Request& req) const {
-    std::string host = req.get_header_value("Host");
+  // Where clients reach the emulator, for output URLs: --public-url; else the scheme and host a
+  // TLS front end or proxy passed on in X-Forwarded-Proto and X-Forwarded-Host; else http and
+  // the Host header (or the address bound to).
+  std::string public_base(const httplib::Request& req) const {
+    if (!config.public_url.empty()) {
+      std::string base = config.public_url;
+      while (!base.empty() && base.back() == '/') {
+        base.pop_back();
+      }
+      return base;
+    }
+    std::string scheme = lower(first_forwarded(req.get_header_value("X-Forwarded-Proto")));
+    if (scheme != "https" && scheme != "http") {
+      scheme = "http";
+    }
+    std::string host = first_forwarded(req.get_header_value("X-Forwarded-Host"));
+    if (host.empty() || host.find_first_of("/\\@?# ") != std::string::npos) {
+      host = req.get_header_value("Host");
+    }
     if (host.empty()) {
       const std::string bound =
           (config.host == "0.0.0.0" || config.host == "::") ? "127.0.0.1" : config.host;
       host = url_host(bound) + ":" + std::to_string(port);
     }
-    return host;
+    return scheme + "://" + host;
   }
 
-  ordered_json run_json(const Run& run, Status status, const std::string& host) const {
+  ordered_json run_json(const Run& run, Status status, const std::string& base) const {
     ordered_json j;
     j["id"] = run.id;
     j["status"] = status_name(status);
     j["model"] = run.model;
     j["costUsd"] = run.cost;
     if (status == Status::Succeeded) {
-      j["output"]["urls"] =
-          ordered_json::array({"http://" + host + "/files/generated/" + run.id + ".png"});
+      j["output"]["urls"] = ordered_json::array({base + "/files/generated/" + run.id + ".png"});
     }
     if (status == Status::Failed) {
       const std::string message =
@@ -762,7 +789,7 @@ struct Emulator::Impl {
       }
       Run& run = it->second;
       ++run.polls;
-      reply = run_json(run, status_at(run, SteadyClock::now()), host_of(req));
+      reply = run_json(run, status_at(run, SteadyClock::now()), public_base(req));
     }
     send_json(res, 200, reply);
   }

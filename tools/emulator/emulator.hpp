@@ -43,6 +43,9 @@ struct Config {
   /// Runs kept: past it, the oldest finished runs are forgotten (a GET of one is 404
   /// run_not_found). Runs not yet finished are always kept.
   std::size_t max_runs = 10000;
+  /// Base of the output URLs in run replies ("https://emu.example.com"), for an emulator behind a
+  /// TLS front end or proxy. Empty: from X-Forwarded-Proto/X-Forwarded-Host, else the Host header.
+  std::string public_url;
   bool verbose = false;  ///< one line per request on stderr
 };
 

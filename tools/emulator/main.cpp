@@ -153,6 +153,17 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(static_cast<std::size_t>(1), static_cast<std::size_t>(100000000)))
       ->take_last();
+  app.add_option("--public-url", config.public_url,
+                 "Base of the output URLs in run replies (e.g. https://emu.example.com) behind a "
+                 "TLS front end; without it X-Forwarded-Proto/-Host, else the Host header")
+      ->check(CLI::Validator(
+          [](std::string& value) {
+            const bool ok = (value.rfind("http://", 0) == 0 && value.size() > 7) ||
+                            (value.rfind("https://", 0) == 0 && value.size() > 8);
+            return ok ? std::string() : std::string("expected http://HOST[:PORT] or https://...");
+          },
+          "URL", "public URL"))
+      ->take_last();
   app.add_flag("-v,--verbose", config.verbose, "Log every request to stderr");
   app.add_flag("--version", version, "Print the version and exit");
   app.footer(footer);
