@@ -1039,6 +1039,106 @@ TEST(EmulatorTest, ServesSixtyFourConcurrentKeepAliveConnections) {
   EXPECT_EQ(s["runs_created"], clients);
 }
 
+// A bare TCP connection to the emulator (the test fails if it cannot connect).
+int connect_to(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  EXPECT_GE(fd, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<std::uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  return fd;
+}
+
+// Reads one answer with a Content-Length body from `fd` (within 5 s); empty if the connection
+// ended first.
+std::string read_answer(int fd) {
+  std::string received;
+  const auto deadline = Clock::now() + std::chrono::seconds(5);
+  while (Clock::now() < deadline) {
+    const auto end = received.find("\r\n\r\n");
+    if (end != std::string::npos) {
+      std::smatch m;
+      const std::string head = received.substr(0, end);
+      if (std::regex_search(head, m, std::regex("Content-Length: (\\d+)", std::regex::icase)) &&
+          received.size() >= end + 4 + std::stoul(m[1].str())) {
+        return received;
+      }
+    }
+    pollfd pfd{fd, POLLIN, 0};
+    if (::poll(&pfd, 1, 100) <= 0) {
+      continue;
+    }
+    char buffer[4096];
+    const ssize_t got = ::recv(fd, buffer, sizeof buffer, 0);
+    if (got <= 0) {
+      return {};
+    }
+    received.append(buffer, static_cast<std::size_t>(got));
+  }
+  ADD_FAILURE() << "no whole answer within 5 s: " << received;
+  return received;
+}
+
+// True if the emulator has closed `fd` (its end of file arrives within `limit`).
+bool closed_by_emulator(int fd, milliseconds limit) {
+  pollfd pfd{fd, POLLIN, 0};
+  if (::poll(&pfd, 1, static_cast<int>(limit.count())) <= 0) {
+    return false;
+  }
+  char byte = 0;
+  return ::recv(fd, &byte, 1, MSG_DONTWAIT) <= 0;
+}
+
+TEST(EmulatorTest, IdleKeepAliveConnectionsMakeWayForANewClient) {
+  constexpr int workers = 4;
+  EmulatorProcess emulator({"--threads", std::to_string(workers), "--rate-limit", "0"});
+  // As many connections as workers, each served once (so it holds its worker) and now idle, the
+  // first for longest.
+  std::vector<int> idle;
+  for (int i = 0; i < workers; ++i) {
+    idle.push_back(connect_to(emulator.port()));
+    const std::string request = "GET /_emulator/stats HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    ASSERT_EQ(::send(idle.back(), request.data(), request.size(), 0),
+              static_cast<ssize_t>(request.size()));
+    ASSERT_EQ(read_answer(idle.back()).rfind("HTTP/1.1 200", 0), 0U);
+  }
+  const auto started = Clock::now();
+  Api api(emulator);
+  const Reply reply = api.create("A red fox");
+  EXPECT_EQ(reply.status, 200) << describe(reply);
+  // Not after the 5 s keep-alive timeout that frees every worker at once.
+  EXPECT_LT(Clock::now() - started, std::chrono::seconds(3));
+  // The longest idle connection was closed for it, and only that one.
+  EXPECT_TRUE(closed_by_emulator(idle[0], milliseconds(3000)));
+  for (std::size_t i = 1; i < idle.size(); ++i) {
+    EXPECT_FALSE(closed_by_emulator(idle[i], milliseconds(0))) << i;
+  }
+  // The stats request's own connection made room the same way (closing idle[1]).
+  EXPECT_EQ(stats(emulator).value("idle_connections_closed", -1), 2);
+  for (const int fd : idle) {
+    ::close(fd);
+  }
+}
+
+TEST(EmulatorTest, ConnectionsThatNeverSendARequestDoNotLockOutANewClient) {
+  constexpr int workers = 4;
+  EmulatorProcess emulator({"--threads", std::to_string(workers), "--rate-limit", "0"});
+  std::vector<int> silent;
+  for (int i = 0; i < workers; ++i) {
+    silent.push_back(connect_to(emulator.port()));
+  }
+  const auto started = Clock::now();
+  Api api(emulator);
+  const Reply reply = api.create("A red fox");
+  EXPECT_EQ(reply.status, 200) << describe(reply);
+  EXPECT_LT(Clock::now() - started, std::chrono::seconds(3));
+  for (const int fd : silent) {
+    ::close(fd);
+  }
+}
+
 // --- Stats, shutdown, data directory
 // --------------------------------------------------------------
 

@@ -1,5 +1,7 @@
 #include "emulator.hpp"
 
+#include <netdb.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -25,6 +27,7 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include "connections.hpp"
 #include "model_schemas.hpp"
 #include "png_image.hpp"
 #include "rate_window.hpp"
@@ -53,11 +56,154 @@ constexpr std::size_t max_body_bytes = 1024 * 1024;
 constexpr std::size_t image_cache_entries = 32;
 constexpr std::size_t stats_runs_listed = 100;  // GET /_emulator/stats lists the newest runs only
 
+// How long a connection closed after its answer keeps reading (and discarding) what the client
+// still sends, so that closing does not reset the connection before the client reads the answer.
+constexpr milliseconds linger_time{2000};
+
+// Waits up to `timeout` for `events` on `fd`; true if they came (or an error or hang-up did).
+bool wait_for_socket(int fd, short events, milliseconds timeout) {
+  const auto deadline = SteadyClock::now() + timeout;
+  while (true) {
+    const auto left = std::chrono::duration_cast<milliseconds>(deadline - SteadyClock::now());
+    pollfd pfd{fd, events, 0};
+    const int ready = ::poll(&pfd, 1, static_cast<int>(std::max<long long>(0, left.count())));
+    if (ready >= 0 || errno != EINTR) {
+      return ready > 0;
+    }
+  }
+}
+
+// "ip" and port of a socket address, as httplib gives them (numeric, IPv6 without brackets).
+void endpoint_of(const sockaddr_storage& address, socklen_t length, std::string& ip, int& port) {
+  char host[NI_MAXHOST] = {};
+  if (::getnameinfo(reinterpret_cast<const sockaddr*>(&address), length, host, sizeof host, nullptr,
+                    0, NI_NUMERICHOST) != 0) {
+    return;
+  }
+  ip = host;
+  if (address.ss_family == AF_INET) {
+    port = ntohs(reinterpret_cast<const sockaddr_in*>(&address)->sin_port);
+  } else if (address.ss_family == AF_INET6) {
+    port = ntohs(reinterpret_cast<const sockaddr_in6*>(&address)->sin6_port);
+  }
+}
+
+// A connection's socket as httplib reads and writes it: what httplib's own SocketStream does
+// (0.11 does not export it), with the same timeouts. Reads are buffered, since httplib reads the
+// request line and headers a byte at a time.
+class SocketStream final : public httplib::Stream {
+ public:
+  SocketStream(socket_t sock, milliseconds read_timeout, milliseconds write_timeout)
+      : sock_(sock), read_timeout_(read_timeout), write_timeout_(write_timeout) {}
+
+  bool is_readable() const override { return wait_for_socket(sock_, POLLIN, read_timeout_); }
+  bool is_writable() const override { return wait_for_socket(sock_, POLLOUT, write_timeout_); }
+
+  ssize_t read(char* ptr, std::size_t size) override {
+    if (begin_ == end_) {
+      if (!is_readable()) {
+        return -1;
+      }
+      if (size >= sizeof buffer_) {
+        return receive(ptr, size);
+      }
+      const ssize_t got = receive(buffer_, sizeof buffer_);
+      if (got <= 0) {
+        return got;
+      }
+      begin_ = 0;
+      end_ = static_cast<std::size_t>(got);
+    }
+    const std::size_t n = std::min(size, end_ - begin_);
+    std::memcpy(ptr, buffer_ + begin_, n);
+    begin_ += n;
+    return static_cast<ssize_t>(n);
+  }
+
+  ssize_t write(const char* ptr, std::size_t size) override {
+    if (!is_writable()) {
+      return -1;
+    }
+    while (true) {
+      const ssize_t sent = ::send(sock_, ptr, size, MSG_NOSIGNAL);
+      if (sent >= 0 || errno != EINTR) {
+        return sent;
+      }
+    }
+  }
+
+  void get_remote_ip_and_port(std::string& ip, int& port) const override {
+    sockaddr_storage address{};
+    socklen_t length = sizeof address;
+    if (::getpeername(sock_, reinterpret_cast<sockaddr*>(&address), &length) == 0) {
+      endpoint_of(address, length, ip, port);
+    }
+  }
+
+  void get_local_ip_and_port(std::string& ip, int& port) const override {
+    sockaddr_storage address{};
+    socklen_t length = sizeof address;
+    if (::getsockname(sock_, reinterpret_cast<sockaddr*>(&address), &length) == 0) {
+      endpoint_of(address, length, ip, port);
+    }
+  }
+
+  socket_t socket() const override { return sock_; }
+
+  // Bytes of the next request already read (a pipelining client).
+  bool buffered() const { return begin_ != end_; }
+
+ private:
+  ssize_t receive(char* ptr, std::size_t size) {
+    while (true) {
+      const ssize_t got = ::recv(sock_, ptr, size, 0);
+      if (got >= 0 || errno != EINTR) {
+        return got;
+      }
+    }
+  }
+
+  socket_t sock_;
+  milliseconds read_timeout_;
+  milliseconds write_timeout_;
+  char buffer_[4096];
+  std::size_t begin_ = 0;
+  std::size_t end_ = 0;
+};
+
+// Shuts the sending side down (the answer is out) and reads what the client still sends until it
+// closes, for up to linger_time: a close with unread bytes would reset the connection, and the
+// client could lose the answer before reading it.
+void linger_and_close_reading(int fd) {
+  ::shutdown(fd, SHUT_WR);
+  const auto deadline = SteadyClock::now() + linger_time;
+  char discard[16384];
+  while (true) {
+    const auto left = std::chrono::duration_cast<milliseconds>(deadline - SteadyClock::now());
+    if (left.count() <= 0 || !wait_for_socket(fd, POLLIN, left)) {
+      return;
+    }
+    const ssize_t got = ::recv(fd, discard, sizeof discard, 0);
+    if (got == 0 || (got < 0 && errno != EINTR)) {
+      return;
+    }
+  }
+}
+
 // httplib::Server plus what 0.11 lacks: a listen backlog above its compiled-in 5 (64 clients
-// connecting at once would otherwise see SYNs dropped and retried a second later), and a stop
-// that also works before listen_after_bind() has started (Server::stop() is a no-op then).
+// connecting at once would otherwise see SYNs dropped and retried a second later), a stop
+// that also works before listen_after_bind() has started (Server::stop() is a no-op then), its
+// own keep-alive loop, which tells a ConnectionTable when each connection is idle (so an idle one
+// can be closed when every worker is taken), and a way for a handler to close its connection
+// after its answer.
 class HttpServer : public httplib::Server {
  public:
+  explicit HttpServer(ConnectionTable& table) : table_(table) {}
+
+  // Called from a handler (or the post-routing handler): the connection is closed once this
+  // answer is written, after reading off what the client still sends.
+  static void close_after_answer() { close_after_answer_ = true; }
+
   void raise_backlog(int backlog) {
     const socket_t sock = svr_sock_;
     if (sock != INVALID_SOCKET) {
@@ -72,22 +218,62 @@ class HttpServer : public httplib::Server {
       ::close(sock);
     }
   }
+
+ private:
+  // Replaces httplib's loop (detail::process_server_socket), with the same limits: up to
+  // keep_alive_max_count_ requests, each awaited for keep_alive_timeout_sec_.
+  bool process_and_close_socket(socket_t sock) override {
+    const auto connection = table_.start(sock);
+    SocketStream stream(sock, milliseconds(read_timeout_sec_ * 1000 + read_timeout_usec_ / 1000),
+                        milliseconds(write_timeout_sec_ * 1000 + write_timeout_usec_ / 1000));
+    const milliseconds keep_alive(keep_alive_timeout_sec_ * 1000);
+    bool ok = false;
+    bool linger = false;
+    for (std::size_t left = keep_alive_max_count_;
+         left > 0 && svr_sock_ != INVALID_SOCKET &&
+         table_.wait_for_request(connection, stream.buffered(), keep_alive);
+         --left) {
+      close_after_answer_ = false;
+      bool closed = false;
+      ok = process_request(stream, left == 1, closed, nullptr);
+      linger = close_after_answer_;
+      if (!ok || closed || linger) {
+        break;
+      }
+      table_.set_idle(connection);
+    }
+    if (linger) {
+      linger_and_close_reading(sock);
+    }
+    table_.finish(connection);  // before close: the table never touches a reused descriptor
+    ::shutdown(sock, SHUT_RDWR);
+    ::close(sock);
+    return ok;
+  }
+
+  ConnectionTable& table_;
+  static thread_local bool close_after_answer_;
 };
 
+thread_local bool HttpServer::close_after_answer_ = false;
+
 // One worker thread per connection (httplib serves a keep-alive connection on one thread for its
-// whole life); counts the connections accepted.
+// whole life); counts the connections accepted, and tells the table, which closes an idle one if
+// the new one would find no worker free.
 class ConnectionPool : public httplib::ThreadPool {
  public:
-  ConnectionPool(std::size_t threads, std::atomic<std::uint64_t>& accepted)
-      : httplib::ThreadPool(threads), accepted_(accepted) {}
+  ConnectionPool(std::size_t threads, std::atomic<std::uint64_t>& accepted, ConnectionTable& table)
+      : httplib::ThreadPool(threads), accepted_(accepted), table_(table) {}
 
   void enqueue(std::function<void()> fn) override {
     ++accepted_;
+    table_.accepted();
     httplib::ThreadPool::enqueue(std::move(fn));
   }
 
  private:
   std::atomic<std::uint64_t>& accepted_;
+  ConnectionTable& table_;
 };
 
 enum class Status { Pending, Processing, Succeeded, Failed };
@@ -279,7 +465,9 @@ struct Emulator::Impl {
   // --- HTTP plumbing ----------------------------------------------------------------------------
 
   int bind() {
-    server.new_task_queue = [this] { return new ConnectionPool(config.threads, connections); };
+    server.new_task_queue = [this] {
+      return new ConnectionPool(config.threads, connections, connection_table);
+    };
     server.set_keep_alive_max_count(100000);
     server.set_tcp_nodelay(true);
     server.set_payload_max_length(max_body_bytes);
@@ -908,6 +1096,7 @@ struct Emulator::Impl {
     j["runs_evicted"] = runs_evicted;
     j["drops"] = drops;
     j["connections"] = connections.load();
+    j["idle_connections_closed"] = connection_table.closed_for_newer();
     // The newest runs only, oldest first: 40,000 runs would be 160 MB of JSON.
     j["runs"] = ordered_json::array();
     const std::size_t skipped =
@@ -937,7 +1126,8 @@ struct Emulator::Impl {
   Config config;
   std::string data_dir;
   bool remove_data_dir = false;
-  HttpServer server;
+  ConnectionTable connection_table{config.threads};
+  HttpServer server{connection_table};
   int port = -1;
   std::atomic<bool> stopping{false};
   std::atomic<std::uint64_t> connections{0};
