@@ -987,58 +987,6 @@ TEST(EmulatorTest, FaultRateOneMakesNoRun) {
   EXPECT_EQ(s["responses"].value("500", 0) + s["responses"].value("429", 0), 20);
 }
 
-// --- Connections
-// ----------------------------------------------------------------------------------
-
-TEST(EmulatorTest, ServesSixtyFourConcurrentKeepAliveConnections) {
-  EmulatorProcess emulator({"--rate-limit", "0", "--latency-ms", "10"});
-  constexpr int clients = 64;
-  constexpr int requests_each = 10;  // more than httplib's default keep-alive maximum of 5
-  const auto connections_before = stats(emulator)["connections"].get<int>();
-
-  std::mutex mutex;
-  std::condition_variable all_connected;
-  int connected = 0;
-  std::atomic<int> ok{0};
-  std::atomic<bool> timed_out{false};
-  std::vector<std::thread> threads;
-  for (int c = 0; c < clients; ++c) {
-    threads.emplace_back([&, c] {
-      Api api(emulator, "sk-client-" + std::to_string(c));
-      const Reply first = api.create("client " + std::to_string(c));
-      if (first.status != 200) {
-        return;
-      }
-      ++ok;
-      const std::string id = first.body_json().value("id", "");
-      {
-        // Every client holds its connection open until all 64 are served at once.
-        std::unique_lock<std::mutex> lock(mutex);
-        ++connected;
-        all_connected.notify_all();
-        if (!all_connected.wait_for(lock, std::chrono::seconds(20),
-                                    [&] { return connected == clients; })) {
-          timed_out = true;
-        }
-      }
-      for (int i = 1; i < requests_each; ++i) {
-        if (api.get(id).status == 200) {
-          ++ok;
-        }
-      }
-    });
-  }
-  for (auto& thread : threads) {
-    thread.join();
-  }
-  EXPECT_FALSE(timed_out) << "only " << connected << " clients were served at once";
-  EXPECT_EQ(ok.load(), clients * requests_each);
-  // One connection per client (the +1 is this stats request's own).
-  const json s = stats(emulator);
-  EXPECT_EQ(s["connections"].get<int>() - connections_before, clients + 1);
-  EXPECT_EQ(s["runs_created"], clients);
-}
-
 // A bare TCP connection to the emulator (the test fails if it cannot connect).
 int connect_to(int port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -1089,6 +1037,147 @@ bool closed_by_emulator(int fd, milliseconds limit) {
   }
   char byte = 0;
   return ::recv(fd, &byte, 1, MSG_DONTWAIT) <= 0;
+}
+
+// A create sent with `Transfer-Encoding: chunked` on a bare connection, from its headers.
+std::string chunked_create_head() {
+  return "POST /api/v1/runs HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer sk-test\r\n"
+         "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+}
+
+std::string chunk(const std::string& data) {
+  char size[32];
+  std::snprintf(size, sizeof size, "%zx\r\n", data.size());
+  return size + data + "\r\n";
+}
+
+TEST(EmulatorTest, AChunkedBodyIsReadAndCreatesARun) {
+  EmulatorProcess emulator;
+  const int fd = connect_to(emulator.port());
+  const std::string request = chunked_create_head() + chunk(R"({"model":"openai/gpt-image-1",)") +
+                              chunk(R"("input":{"prompt":"A red fox"}})") + chunk("");
+  ASSERT_EQ(::send(fd, request.data(), request.size(), 0), static_cast<ssize_t>(request.size()));
+  const std::string answer = read_answer(fd);
+  EXPECT_EQ(answer.rfind("HTTP/1.1 200", 0), 0U) << answer;
+  ::close(fd);
+  EXPECT_EQ(stats(emulator)["runs_created"], 1);
+}
+
+TEST(EmulatorTest, AChunkedBodyOverTheLimitIs413AsSoonAsItPassesIt) {
+  EmulatorProcess emulator;
+  const int fd = connect_to(emulator.port());
+  int small = 64 * 1024;  // little buffered between the test and the emulator
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+  const std::string head = chunked_create_head();
+  ASSERT_EQ(::send(fd, head.data(), head.size(), 0), static_cast<ssize_t>(head.size()));
+
+  // Up to 64 MiB in 64 KiB chunks, until the answer comes.
+  constexpr std::size_t body_limit = 64U * 1024 * 1024;
+  const std::string piece = chunk(std::string(64 * 1024, 'a'));
+  std::size_t sent = 0;
+  std::size_t offset = 0;  // within `piece`
+  std::string answer;
+  const auto deadline = Clock::now() + std::chrono::seconds(10);
+  while (Clock::now() < deadline) {
+    pollfd pfd{fd, static_cast<short>(POLLIN | (sent < body_limit ? POLLOUT : 0)), 0};
+    if (::poll(&pfd, 1, 100) <= 0) {
+      continue;
+    }
+    if ((pfd.revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+      char buffer[4096];
+      const ssize_t got = ::recv(fd, buffer, sizeof buffer, 0);
+      if (got <= 0) {
+        break;  // the emulator closed the connection after its answer
+      }
+      answer.append(buffer, static_cast<std::size_t>(got));
+      continue;
+    }
+    if (answer.empty()) {
+      const ssize_t put =
+          ::send(fd, piece.data() + offset, piece.size() - offset, MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (put > 0) {
+        sent += static_cast<std::size_t>(put);
+        offset = (offset + static_cast<std::size_t>(put)) % piece.size();
+      }
+    }
+  }
+  ::close(fd);
+  EXPECT_EQ(answer.rfind("HTTP/1.1 413", 0), 0U) << answer;
+  EXPECT_NE(answer.find("Connection: close"), std::string::npos) << answer;
+  EXPECT_NE(answer.find("payload_too_large"), std::string::npos) << answer;
+  // Answered once the 1 MiB limit was passed, not after the whole 64 MiB: what was sent past
+  // it is what the sockets' buffers held.
+  EXPECT_LT(sent, body_limit / 4);
+  EXPECT_EQ(stats(emulator)["runs_created"], 0);
+}
+
+TEST(EmulatorTest, AContentLengthOverTheLimitIs413BeforeTheBodyIsSent) {
+  EmulatorProcess emulator;
+  const int fd = connect_to(emulator.port());
+  const std::string head =
+      "POST /api/v1/runs HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer sk-test\r\n"
+      "Content-Type: application/json\r\nContent-Length: 314572800\r\n\r\n";
+  const auto started = Clock::now();
+  ASSERT_EQ(::send(fd, head.data(), head.size(), 0), static_cast<ssize_t>(head.size()));
+  const std::string answer = read_answer(fd);
+  // Not after the 5 s read timeout of waiting for 300 MB that never come.
+  EXPECT_LT(Clock::now() - started, std::chrono::seconds(3));
+  EXPECT_EQ(answer.rfind("HTTP/1.1 413", 0), 0U) << answer;
+  EXPECT_NE(answer.find("Connection: close"), std::string::npos) << answer;
+  EXPECT_TRUE(closed_by_emulator(fd, milliseconds(5000)));
+  ::close(fd);
+}
+
+// --- Connections
+// ----------------------------------------------------------------------------------
+
+TEST(EmulatorTest, ServesSixtyFourConcurrentKeepAliveConnections) {
+  EmulatorProcess emulator({"--rate-limit", "0", "--latency-ms", "10"});
+  constexpr int clients = 64;
+  constexpr int requests_each = 10;  // more than httplib's default keep-alive maximum of 5
+  const auto connections_before = stats(emulator)["connections"].get<int>();
+
+  std::mutex mutex;
+  std::condition_variable all_connected;
+  int connected = 0;
+  std::atomic<int> ok{0};
+  std::atomic<bool> timed_out{false};
+  std::vector<std::thread> threads;
+  for (int c = 0; c < clients; ++c) {
+    threads.emplace_back([&, c] {
+      Api api(emulator, "sk-client-" + std::to_string(c));
+      const Reply first = api.create("client " + std::to_string(c));
+      if (first.status != 200) {
+        return;
+      }
+      ++ok;
+      const std::string id = first.body_json().value("id", "");
+      {
+        // Every client holds its connection open until all 64 are served at once.
+        std::unique_lock<std::mutex> lock(mutex);
+        ++connected;
+        all_connected.notify_all();
+        if (!all_connected.wait_for(lock, std::chrono::seconds(20),
+                                    [&] { return connected == clients; })) {
+          timed_out = true;
+        }
+      }
+      for (int i = 1; i < requests_each; ++i) {
+        if (api.get(id).status == 200) {
+          ++ok;
+        }
+      }
+    });
+  }
+  for (auto& thread : threads) {
+    thread.join();
+  }
+  EXPECT_FALSE(timed_out) << "only " << connected << " clients were served at once";
+  EXPECT_EQ(ok.load(), clients * requests_each);
+  // One connection per client (the +1 is this stats request's own).
+  const json s = stats(emulator);
+  EXPECT_EQ(s["connections"].get<int>() - connections_before, clients + 1);
+  EXPECT_EQ(s["runs_created"], clients);
 }
 
 TEST(EmulatorTest, IdleKeepAliveConnectionsMakeWayForANewClient) {

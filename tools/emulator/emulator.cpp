@@ -515,8 +515,14 @@ struct Emulator::Impl {
   }
 
   void setup_routes() {
-    server.Post("/api/v1/runs", [this](const httplib::Request& req, httplib::Response& res) {
-      handle_create(req, res);
+    // The body is read here, not by httplib: 0.11 reads a chunked body whole, whatever its size
+    // and set_payload_max_length (a 300 MB one took 534 MB before its 413).
+    server.Post("/api/v1/runs", [this](const httplib::Request& req, httplib::Response& res,
+                                       const httplib::ContentReader& reader) {
+      std::string body;
+      if (read_body(req, reader, res, body)) {
+        handle_create(req, body, res);
+      }
     });
     server.Get(R"(/api/v1/runs/([^/]+))", [this](const httplib::Request& req,
                                                  httplib::Response& res) { handle_get(req, res); });
@@ -574,6 +580,9 @@ struct Emulator::Impl {
     // Runs after every handler and before a byte of the answer is written: the request id, and
     // the counters (so a client that has its answer always finds it counted).
     server.set_post_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+      if (res.get_header_value("Connection") == "close") {
+        res.headers.erase("Keep-Alive");
+      }
       if (!res.has_header("X-Request-Id")) {
         res.set_header("X-Request-Id", request_id());
       }
@@ -773,7 +782,51 @@ struct Emulator::Impl {
     return id;
   }
 
-  void handle_create(const httplib::Request& req, httplib::Response& res) {
+  // Reads the request body into `body`, up to max_body_bytes. Past that (or a body that breaks
+  // off, or bad chunked encoding) it answers 413 (or 400) at once, without reading the rest, and
+  // closes the connection after the answer: the rest of the body cannot be told from a next
+  // request.
+  bool read_body(const httplib::Request& req, const httplib::ContentReader& reader,
+                 httplib::Response& res, std::string& body) {
+    const bool chunked =
+        lower(req.get_header_value("Transfer-Encoding")).find("chunked") != std::string::npos;
+    bool too_large = false;
+    if (!chunked && !req.has_header("Content-Length")) {
+      return true;  // no body (HTTP/1.1: neither a length nor chunks)
+    }
+    if (!chunked) {
+      const std::string length = req.get_header_value("Content-Length");
+      char* end = nullptr;
+      errno = 0;
+      const unsigned long long declared = std::strtoull(length.c_str(), &end, 10);
+      too_large = errno == ERANGE || declared > max_body_bytes;
+    }
+    if (!too_large) {
+      const bool read = reader([&](const char* data, std::size_t length) {
+        if (body.size() + length > max_body_bytes) {
+          too_large = true;
+          return false;
+        }
+        body.append(data, length);
+        return true;
+      });
+      if (read) {
+        return true;
+      }
+    }
+    HttpServer::close_after_answer();
+    res.set_header("Connection", "close");
+    if (too_large) {
+      send_error(res, 413, "Request body too large (the limit is 1 MiB)", "payload_too_large");
+    } else {
+      send_error(res, 400, "The request body ended early or its chunked encoding is broken",
+                 "bad_request");
+    }
+    return false;
+  }
+
+  void handle_create(const httplib::Request& req, const std::string& request_body,
+                     httplib::Response& res) {
     if (inject_fault(res)) {
       return;
     }
@@ -782,7 +835,7 @@ struct Emulator::Impl {
       return;
     }
 
-    const json body = json::parse(req.body, nullptr, false);
+    const json body = json::parse(request_body, nullptr, false);
     if (body.is_discarded()) {
       send_error(res, 400, "Request body is not valid JSON", "invalid_json");
       return;
