@@ -240,7 +240,9 @@ class HttpServer : public httplib::Server {
       if (!ok || closed || linger) {
         break;
       }
-      table_.set_idle(connection);
+      if (!stream.buffered()) {  // else the next request is already here: busy still
+        table_.set_idle(connection);
+      }
     }
     if (linger) {
       linger_and_close_reading(sock);

@@ -143,7 +143,8 @@ int main(int argc, char** argv) {
       ->take_last();
   app.add_option("--threads", config.threads,
                  "Worker threads: connections served at once (each keep-alive connection holds "
-                 "one while it is open)")
+                 "one while it is open; when all are taken, a new connection closes the one idle "
+                 "for longest)")
       ->capture_default_str()
       ->check(CLI::Range(1, 4096))
       ->take_last();
