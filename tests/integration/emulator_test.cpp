@@ -108,10 +108,13 @@ class Api {
     return send("GET", "/api/v1/runs/" + id, "", authorization);
   }
 
+  // Sent with every later request too (e.g. what a proxy adds: X-Forwarded-Host).
+  void set_extra_headers(httplib::Headers headers) { extra_headers_ = std::move(headers); }
+
   // authorization: the whole header value; unset: "Bearer <key>"; empty: no header.
   Reply send(const std::string& method, const std::string& path, const std::string& body,
              std::optional<std::string> authorization = {}) {
-    httplib::Headers headers;
+    httplib::Headers headers = extra_headers_;
     const std::string auth = authorization ? *authorization : "Bearer " + key_;
     if (!auth.empty()) {
       headers.emplace("Authorization", auth);
@@ -162,6 +165,7 @@ class Api {
  private:
   httplib::Client client_;
   std::string key_;
+  httplib::Headers extra_headers_;
 };
 
 // Creates a gpt-image-1 run and returns its id (the test fails if the create does).
@@ -307,9 +311,11 @@ TEST(EmulatorTest, HelpDocumentsEveryFlagAndFaultToken) {
   }
   EXPECT_EQ(::pclose(pipe), 0);
   for (const char* item :
-       {"--host", "--port", "--latency-ms", "--rate-limit", "--api-key", "--balance-usd",
-        "--data-dir", "--fault-rate", "--error-format", "--seed", "--threads", "--verbose",
-        "[fail]", "[slow]", "[never]", "[500]", "[drop]", "/_emulator/stats", "SIGTERM"}) {
+       {"--host",        "--port",     "--latency-ms", "--rate-limit",   "--api-key",
+        "--balance-usd", "--data-dir", "--fault-rate", "--error-format", "--seed",
+        "--threads",     "--max-runs", "--public-url", "--verbose",      "[fail]",
+        "[slow]",        "[never]",    "[500]",        "[drop]",         "/_emulator/stats",
+        "SIGTERM"}) {
     EXPECT_NE(help.find(item), std::string::npos) << item << " is not in --help";
   }
 }
@@ -981,6 +987,147 @@ TEST(EmulatorTest, FaultRateOneMakesNoRun) {
   EXPECT_EQ(s["responses"].value("500", 0) + s["responses"].value("429", 0), 20);
 }
 
+// A bare TCP connection to the emulator (the test fails if it cannot connect).
+int connect_to(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  EXPECT_GE(fd, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<std::uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  return fd;
+}
+
+// Reads one answer with a Content-Length body from `fd` (within 5 s); empty if the connection
+// ended first.
+std::string read_answer(int fd) {
+  std::string received;
+  const auto deadline = Clock::now() + std::chrono::seconds(5);
+  while (Clock::now() < deadline) {
+    const auto end = received.find("\r\n\r\n");
+    if (end != std::string::npos) {
+      std::smatch m;
+      const std::string head = received.substr(0, end);
+      if (std::regex_search(head, m, std::regex("Content-Length: (\\d+)", std::regex::icase)) &&
+          received.size() >= end + 4 + std::stoul(m[1].str())) {
+        return received;
+      }
+    }
+    pollfd pfd{fd, POLLIN, 0};
+    if (::poll(&pfd, 1, 100) <= 0) {
+      continue;
+    }
+    char buffer[4096];
+    const ssize_t got = ::recv(fd, buffer, sizeof buffer, 0);
+    if (got <= 0) {
+      return {};
+    }
+    received.append(buffer, static_cast<std::size_t>(got));
+  }
+  ADD_FAILURE() << "no whole answer within 5 s: " << received;
+  return received;
+}
+
+// True if the emulator has closed `fd` (its end of file arrives within `limit`).
+bool closed_by_emulator(int fd, milliseconds limit) {
+  pollfd pfd{fd, POLLIN, 0};
+  if (::poll(&pfd, 1, static_cast<int>(limit.count())) <= 0) {
+    return false;
+  }
+  char byte = 0;
+  return ::recv(fd, &byte, 1, MSG_DONTWAIT) <= 0;
+}
+
+// A create sent with `Transfer-Encoding: chunked` on a bare connection, from its headers.
+std::string chunked_create_head() {
+  return "POST /api/v1/runs HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer sk-test\r\n"
+         "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+}
+
+std::string chunk(const std::string& data) {
+  char size[32];
+  std::snprintf(size, sizeof size, "%zx\r\n", data.size());
+  return size + data + "\r\n";
+}
+
+TEST(EmulatorTest, AChunkedBodyIsReadAndCreatesARun) {
+  EmulatorProcess emulator;
+  const int fd = connect_to(emulator.port());
+  const std::string request = chunked_create_head() + chunk(R"({"model":"openai/gpt-image-1",)") +
+                              chunk(R"("input":{"prompt":"A red fox"}})") + chunk("");
+  ASSERT_EQ(::send(fd, request.data(), request.size(), 0), static_cast<ssize_t>(request.size()));
+  const std::string answer = read_answer(fd);
+  EXPECT_EQ(answer.rfind("HTTP/1.1 200", 0), 0U) << answer;
+  ::close(fd);
+  EXPECT_EQ(stats(emulator)["runs_created"], 1);
+}
+
+TEST(EmulatorTest, AChunkedBodyOverTheLimitIs413AsSoonAsItPassesIt) {
+  EmulatorProcess emulator;
+  const int fd = connect_to(emulator.port());
+  int small = 64 * 1024;  // little buffered between the test and the emulator
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+  const std::string head = chunked_create_head();
+  ASSERT_EQ(::send(fd, head.data(), head.size(), 0), static_cast<ssize_t>(head.size()));
+
+  // Up to 64 MiB in 64 KiB chunks, until the answer comes.
+  constexpr std::size_t body_limit = 64U * 1024 * 1024;
+  const std::string piece = chunk(std::string(64 * 1024, 'a'));
+  std::size_t sent = 0;
+  std::size_t offset = 0;  // within `piece`
+  std::string answer;
+  const auto deadline = Clock::now() + std::chrono::seconds(10);
+  while (Clock::now() < deadline) {
+    pollfd pfd{fd, static_cast<short>(POLLIN | (sent < body_limit ? POLLOUT : 0)), 0};
+    if (::poll(&pfd, 1, 100) <= 0) {
+      continue;
+    }
+    if ((pfd.revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+      char buffer[4096];
+      const ssize_t got = ::recv(fd, buffer, sizeof buffer, 0);
+      if (got <= 0) {
+        break;  // the emulator closed the connection after its answer
+      }
+      answer.append(buffer, static_cast<std::size_t>(got));
+      continue;
+    }
+    if (answer.empty()) {
+      const ssize_t put =
+          ::send(fd, piece.data() + offset, piece.size() - offset, MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (put > 0) {
+        sent += static_cast<std::size_t>(put);
+        offset = (offset + static_cast<std::size_t>(put)) % piece.size();
+      }
+    }
+  }
+  ::close(fd);
+  EXPECT_EQ(answer.rfind("HTTP/1.1 413", 0), 0U) << answer;
+  EXPECT_NE(answer.find("Connection: close"), std::string::npos) << answer;
+  EXPECT_NE(answer.find("payload_too_large"), std::string::npos) << answer;
+  // Answered once the 1 MiB limit was passed, not after the whole 64 MiB: what was sent past
+  // it is what the sockets' buffers held.
+  EXPECT_LT(sent, body_limit / 4);
+  EXPECT_EQ(stats(emulator)["runs_created"], 0);
+}
+
+TEST(EmulatorTest, AContentLengthOverTheLimitIs413BeforeTheBodyIsSent) {
+  EmulatorProcess emulator;
+  const int fd = connect_to(emulator.port());
+  const std::string head =
+      "POST /api/v1/runs HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer sk-test\r\n"
+      "Content-Type: application/json\r\nContent-Length: 314572800\r\n\r\n";
+  const auto started = Clock::now();
+  ASSERT_EQ(::send(fd, head.data(), head.size(), 0), static_cast<ssize_t>(head.size()));
+  const std::string answer = read_answer(fd);
+  // Not after the 5 s read timeout of waiting for 300 MB that never come.
+  EXPECT_LT(Clock::now() - started, std::chrono::seconds(3));
+  EXPECT_EQ(answer.rfind("HTTP/1.1 413", 0), 0U) << answer;
+  EXPECT_NE(answer.find("Connection: close"), std::string::npos) << answer;
+  EXPECT_TRUE(closed_by_emulator(fd, milliseconds(5000)));
+  ::close(fd);
+}
+
 // --- Connections
 // ----------------------------------------------------------------------------------
 
@@ -1031,6 +1178,54 @@ TEST(EmulatorTest, ServesSixtyFourConcurrentKeepAliveConnections) {
   const json s = stats(emulator);
   EXPECT_EQ(s["connections"].get<int>() - connections_before, clients + 1);
   EXPECT_EQ(s["runs_created"], clients);
+}
+
+TEST(EmulatorTest, IdleKeepAliveConnectionsMakeWayForANewClient) {
+  constexpr int workers = 4;
+  EmulatorProcess emulator({"--threads", std::to_string(workers), "--rate-limit", "0"});
+  // As many connections as workers, each served once (so it holds its worker) and now idle, the
+  // first for longest.
+  std::vector<int> idle;
+  for (int i = 0; i < workers; ++i) {
+    idle.push_back(connect_to(emulator.port()));
+    const std::string request = "GET /_emulator/stats HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    ASSERT_EQ(::send(idle.back(), request.data(), request.size(), 0),
+              static_cast<ssize_t>(request.size()));
+    ASSERT_EQ(read_answer(idle.back()).rfind("HTTP/1.1 200", 0), 0U);
+  }
+  const auto started = Clock::now();
+  Api api(emulator);
+  const Reply reply = api.create("A red fox");
+  EXPECT_EQ(reply.status, 200) << describe(reply);
+  // Not after the 5 s keep-alive timeout that frees every worker at once.
+  EXPECT_LT(Clock::now() - started, std::chrono::seconds(3));
+  // The longest idle connection was closed for it, and only that one.
+  EXPECT_TRUE(closed_by_emulator(idle[0], milliseconds(3000)));
+  for (std::size_t i = 1; i < idle.size(); ++i) {
+    EXPECT_FALSE(closed_by_emulator(idle[i], milliseconds(0))) << i;
+  }
+  // The stats request's own connection made room the same way (closing idle[1]).
+  EXPECT_EQ(stats(emulator).value("idle_connections_closed", -1), 2);
+  for (const int fd : idle) {
+    ::close(fd);
+  }
+}
+
+TEST(EmulatorTest, ConnectionsThatNeverSendARequestDoNotLockOutANewClient) {
+  constexpr int workers = 4;
+  EmulatorProcess emulator({"--threads", std::to_string(workers), "--rate-limit", "0"});
+  std::vector<int> silent;
+  for (int i = 0; i < workers; ++i) {
+    silent.push_back(connect_to(emulator.port()));
+  }
+  const auto started = Clock::now();
+  Api api(emulator);
+  const Reply reply = api.create("A red fox");
+  EXPECT_EQ(reply.status, 200) << describe(reply);
+  EXPECT_LT(Clock::now() - started, std::chrono::seconds(3));
+  for (const int fd : silent) {
+    ::close(fd);
+  }
 }
 
 // --- Stats, shutdown, data directory
@@ -1104,6 +1299,121 @@ TEST(EmulatorTest, ResetForgetsRunsBalancesRateWindowsAndCounts) {
       "POST /_emulator/reset HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
   EXPECT_EQ(answered.rfind("HTTP/1.1 200", 0), 0u) << answered;
   EXPECT_EQ(stats(emulator)["runs_created"], 0);
+}
+
+TEST(EmulatorTest, MaxRunsForgetsTheOldestFinishedRunsOnly) {
+  // --latency-ms 0: a run has finished as soon as it is made, except a [never] run.
+  EmulatorProcess emulator({"--max-runs", "3", "--latency-ms", "0", "--rate-limit", "0"});
+  Api api(emulator);
+  const std::string never_a = create_run(api, "never a [never]");
+  const std::string never_b = create_run(api, "never b [never]");
+  std::vector<std::string> done;
+  for (int i = 0; i < 3; ++i) {
+    done.push_back(create_run(api, "done " + std::to_string(i)));
+  }
+  // Five runs, three kept: the two oldest finished ones went, the unfinished older ones stayed.
+  for (const auto& id : {done[0], done[1]}) {
+    const Reply gone = api.get(id);
+    EXPECT_EQ(gone.status, 404) << describe(gone);
+    EXPECT_EQ(gone.code(), "run_not_found");
+    EXPECT_EQ(gone.message(), api.get("run_neverexisted").message());
+  }
+  EXPECT_EQ(api.get(done[2]).body_json().value("status", ""), "succeeded");
+  EXPECT_EQ(api.get(never_a).body_json().value("status", ""), "processing");
+  EXPECT_EQ(api.get(never_b).body_json().value("status", ""), "processing");
+  const json s = stats(emulator);
+  EXPECT_EQ(s["runs_created"], 5);
+  EXPECT_EQ(s.value("runs_kept", -1), 3);
+  EXPECT_EQ(s.value("runs_evicted", -1), 2);
+  ASSERT_EQ(s["runs"].size(), 3U);
+  EXPECT_EQ(s["runs"][0]["id"], never_a);
+  EXPECT_EQ(s["runs"][1]["id"], never_b);
+  EXPECT_EQ(s["runs"][2]["id"], done[2]);
+}
+
+TEST(EmulatorTest, AnEvictedFailedRunIsRefundedFirst) {
+  // A balance for two runs, and one run kept.
+  EmulatorProcess emulator(
+      {"--max-runs", "1", "--latency-ms", "0", "--rate-limit", "0", "--balance-usd", "0.10"});
+  Api api(emulator);
+  const std::string failed = create_run(api, "A red fox [fail]");
+  EXPECT_FALSE(create_run(api, "second").empty());  // evicts the failed run
+  EXPECT_EQ(api.get(failed).status, 404);
+  // The failed run's $0.05 came back: a third run is paid for.
+  EXPECT_FALSE(create_run(api, "third").empty());
+  const json s = stats(emulator);
+  EXPECT_EQ(s.value("runs_evicted", -1), 2);
+  ASSERT_EQ(s["accounts"].size(), 1U);
+  EXPECT_EQ(s["accounts"][0]["balanceUsd"], 0);
+}
+
+TEST(EmulatorTest, StatsListTheNewestHundredRunsAndCountTheRest) {
+  EmulatorProcess emulator({"--latency-ms", "20000", "--rate-limit", "0"});
+  Api api(emulator);
+  std::vector<std::string> ids;
+  for (int i = 0; i < 101; ++i) {
+    ids.push_back(create_run(api, "run " + std::to_string(i)));
+  }
+  const json s = stats(emulator);
+  EXPECT_EQ(s["runs_created"], 101);
+  EXPECT_EQ(s.value("runs_kept", -1), 101);
+  EXPECT_EQ(s.value("runs_evicted", -1), 0);
+  ASSERT_EQ(s["runs"].size(), 100U);
+  EXPECT_EQ(s["runs"][0]["id"], ids[1]);
+  EXPECT_EQ(s["runs"][99]["id"], ids[100]);
+  EXPECT_EQ(api.get(ids[0]).status, 200);  // not listed, still kept
+}
+
+// --- Output URLs behind a proxy
+// -------------------------------------------------------------------
+
+// The output URL of a run that has succeeded (--latency-ms 0), read with `api`'s headers.
+std::string output_url(Api& api) {
+  const std::string id = create_run(api, "A red fox");
+  const json run = wait_for_status(api, id, "succeeded");
+  if (!run.contains("output")) {
+    return {};
+  }
+  return run["output"]["urls"][0].get<std::string>();
+}
+
+TEST(EmulatorTest, PublicUrlIsTheBaseOfOutputUrls) {
+  EmulatorProcess emulator(
+      {"--latency-ms", "0", "--rate-limit", "0", "--public-url", "https://emu.example.com/"});
+  Api api(emulator);
+  const std::string url = output_url(api);
+  EXPECT_TRUE(std::regex_match(
+      url, std::regex(R"(https://emu\.example\.com/files/generated/run_\w+\.png)")))
+      << url;
+  // The flag wins over what a proxy says.
+  api.set_extra_headers({{"X-Forwarded-Proto", "http"}, {"X-Forwarded-Host", "other.example"}});
+  EXPECT_EQ(output_url(api).rfind("https://emu.example.com/files/generated/", 0), 0U);
+  EXPECT_THROW(EmulatorProcess({"--public-url", "emu.example.com"}), std::runtime_error);
+}
+
+TEST(EmulatorTest, OutputUrlsFollowXForwardedProtoAndHost) {
+  EmulatorProcess emulator({"--latency-ms", "0", "--rate-limit", "0"});
+  Api api(emulator);
+  const std::string direct = "http://127.0.0.1:" + std::to_string(emulator.port()) + "/files/";
+  EXPECT_EQ(output_url(api).rfind(direct, 0), 0U);
+
+  api.set_extra_headers({{"X-Forwarded-Proto", "https"}, {"X-Forwarded-Host", "emu.example.com"}});
+  EXPECT_EQ(output_url(api).rfind("https://emu.example.com/files/generated/run_", 0), 0U);
+
+  // After two proxies each header has two values; the first is the client's.
+  api.set_extra_headers(
+      {{"X-Forwarded-Proto", "HTTPS, http"}, {"X-Forwarded-Host", " emu.example.com:8443 , lb"}});
+  EXPECT_EQ(output_url(api).rfind("https://emu.example.com:8443/files/generated/run_", 0), 0U);
+
+  // Only the scheme: the Host header gives the rest.
+  api.set_extra_headers({{"X-Forwarded-Proto", "https"}});
+  EXPECT_EQ(
+      output_url(api).rfind("https://127.0.0.1:" + std::to_string(emulator.port()) + "/files/", 0),
+      0U);
+
+  // Nonsense is ignored.
+  api.set_extra_headers({{"X-Forwarded-Proto", "gopher"}, {"X-Forwarded-Host", "evil/path"}});
+  EXPECT_EQ(output_url(api).rfind(direct, 0), 0U);
 }
 
 // Points TMPDIR at a fresh directory for the test, and restores it.

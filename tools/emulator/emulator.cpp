@@ -1,5 +1,7 @@
 #include "emulator.hpp"
 
+#include <netdb.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -25,6 +27,7 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include "connections.hpp"
 #include "model_schemas.hpp"
 #include "png_image.hpp"
 #include "rate_window.hpp"
@@ -51,12 +54,156 @@ constexpr const char* dropped_marker = "X-Emulator-Dropped";
 
 constexpr std::size_t max_body_bytes = 1024 * 1024;
 constexpr std::size_t image_cache_entries = 32;
+constexpr std::size_t stats_runs_listed = 100;  // GET /_emulator/stats lists the newest runs only
+
+// How long a connection closed after its answer keeps reading (and discarding) what the client
+// still sends, so that closing does not reset the connection before the client reads the answer.
+constexpr milliseconds linger_time{2000};
+
+// Waits up to `timeout` for `events` on `fd`; true if they came (or an error or hang-up did).
+bool wait_for_socket(int fd, short events, milliseconds timeout) {
+  const auto deadline = SteadyClock::now() + timeout;
+  while (true) {
+    const auto left = std::chrono::duration_cast<milliseconds>(deadline - SteadyClock::now());
+    pollfd pfd{fd, events, 0};
+    const int ready = ::poll(&pfd, 1, static_cast<int>(std::max<long long>(0, left.count())));
+    if (ready >= 0 || errno != EINTR) {
+      return ready > 0;
+    }
+  }
+}
+
+// "ip" and port of a socket address, as httplib gives them (numeric, IPv6 without brackets).
+void endpoint_of(const sockaddr_storage& address, socklen_t length, std::string& ip, int& port) {
+  char host[NI_MAXHOST] = {};
+  if (::getnameinfo(reinterpret_cast<const sockaddr*>(&address), length, host, sizeof host, nullptr,
+                    0, NI_NUMERICHOST) != 0) {
+    return;
+  }
+  ip = host;
+  if (address.ss_family == AF_INET) {
+    port = ntohs(reinterpret_cast<const sockaddr_in*>(&address)->sin_port);
+  } else if (address.ss_family == AF_INET6) {
+    port = ntohs(reinterpret_cast<const sockaddr_in6*>(&address)->sin6_port);
+  }
+}
+
+// A connection's socket as httplib reads and writes it: what httplib's own SocketStream does
+// (0.11 does not export it), with the same timeouts. Reads are buffered, since httplib reads the
+// request line and headers a byte at a time.
+class SocketStream final : public httplib::Stream {
+ public:
+  SocketStream(socket_t sock, milliseconds read_timeout, milliseconds write_timeout)
+      : sock_(sock), read_timeout_(read_timeout), write_timeout_(write_timeout) {}
+
+  bool is_readable() const override { return wait_for_socket(sock_, POLLIN, read_timeout_); }
+  bool is_writable() const override { return wait_for_socket(sock_, POLLOUT, write_timeout_); }
+
+  ssize_t read(char* ptr, std::size_t size) override {
+    if (begin_ == end_) {
+      if (!is_readable()) {
+        return -1;
+      }
+      if (size >= sizeof buffer_) {
+        return receive(ptr, size);
+      }
+      const ssize_t got = receive(buffer_, sizeof buffer_);
+      if (got <= 0) {
+        return got;
+      }
+      begin_ = 0;
+      end_ = static_cast<std::size_t>(got);
+    }
+    const std::size_t n = std::min(size, end_ - begin_);
+    std::memcpy(ptr, buffer_ + begin_, n);
+    begin_ += n;
+    return static_cast<ssize_t>(n);
+  }
+
+  ssize_t write(const char* ptr, std::size_t size) override {
+    if (!is_writable()) {
+      return -1;
+    }
+    while (true) {
+      const ssize_t sent = ::send(sock_, ptr, size, MSG_NOSIGNAL);
+      if (sent >= 0 || errno != EINTR) {
+        return sent;
+      }
+    }
+  }
+
+  void get_remote_ip_and_port(std::string& ip, int& port) const override {
+    sockaddr_storage address{};
+    socklen_t length = sizeof address;
+    if (::getpeername(sock_, reinterpret_cast<sockaddr*>(&address), &length) == 0) {
+      endpoint_of(address, length, ip, port);
+    }
+  }
+
+  void get_local_ip_and_port(std::string& ip, int& port) const override {
+    sockaddr_storage address{};
+    socklen_t length = sizeof address;
+    if (::getsockname(sock_, reinterpret_cast<sockaddr*>(&address), &length) == 0) {
+      endpoint_of(address, length, ip, port);
+    }
+  }
+
+  socket_t socket() const override { return sock_; }
+
+  // Bytes of the next request already read (a pipelining client).
+  bool buffered() const { return begin_ != end_; }
+
+ private:
+  ssize_t receive(char* ptr, std::size_t size) {
+    while (true) {
+      const ssize_t got = ::recv(sock_, ptr, size, 0);
+      if (got >= 0 || errno != EINTR) {
+        return got;
+      }
+    }
+  }
+
+  socket_t sock_;
+  milliseconds read_timeout_;
+  milliseconds write_timeout_;
+  char buffer_[4096];
+  std::size_t begin_ = 0;
+  std::size_t end_ = 0;
+};
+
+// Shuts the sending side down (the answer is out) and reads what the client still sends until it
+// closes, for up to linger_time: a close with unread bytes would reset the connection, and the
+// client could lose the answer before reading it.
+void linger_and_close_reading(int fd) {
+  ::shutdown(fd, SHUT_WR);
+  const auto deadline = SteadyClock::now() + linger_time;
+  char discard[16384];
+  while (true) {
+    const auto left = std::chrono::duration_cast<milliseconds>(deadline - SteadyClock::now());
+    if (left.count() <= 0 || !wait_for_socket(fd, POLLIN, left)) {
+      return;
+    }
+    const ssize_t got = ::recv(fd, discard, sizeof discard, 0);
+    if (got == 0 || (got < 0 && errno != EINTR)) {
+      return;
+    }
+  }
+}
 
 // httplib::Server plus what 0.11 lacks: a listen backlog above its compiled-in 5 (64 clients
-// connecting at once would otherwise see SYNs dropped and retried a second later), and a stop
-// that also works before listen_after_bind() has started (Server::stop() is a no-op then).
+// connecting at once would otherwise see SYNs dropped and retried a second later), a stop
+// that also works before listen_after_bind() has started (Server::stop() is a no-op then), its
+// own keep-alive loop, which tells a ConnectionTable when each connection is idle (so an idle one
+// can be closed when every worker is taken), and a way for a handler to close its connection
+// after its answer.
 class HttpServer : public httplib::Server {
  public:
+  explicit HttpServer(ConnectionTable& table) : table_(table) {}
+
+  // Called from a handler (or the post-routing handler): the connection is closed once this
+  // answer is written, after reading off what the client still sends.
+  static void close_after_answer() { close_after_answer_ = true; }
+
   void raise_backlog(int backlog) {
     const socket_t sock = svr_sock_;
     if (sock != INVALID_SOCKET) {
@@ -71,22 +218,64 @@ class HttpServer : public httplib::Server {
       ::close(sock);
     }
   }
+
+ private:
+  // Replaces httplib's loop (detail::process_server_socket), with the same limits: up to
+  // keep_alive_max_count_ requests, each awaited for keep_alive_timeout_sec_.
+  bool process_and_close_socket(socket_t sock) override {
+    const auto connection = table_.start(sock);
+    SocketStream stream(sock, milliseconds(read_timeout_sec_ * 1000 + read_timeout_usec_ / 1000),
+                        milliseconds(write_timeout_sec_ * 1000 + write_timeout_usec_ / 1000));
+    const milliseconds keep_alive(keep_alive_timeout_sec_ * 1000);
+    bool ok = false;
+    bool linger = false;
+    for (std::size_t left = keep_alive_max_count_;
+         left > 0 && svr_sock_ != INVALID_SOCKET &&
+         table_.wait_for_request(connection, stream.buffered(), keep_alive);
+         --left) {
+      close_after_answer_ = false;
+      bool closed = false;
+      ok = process_request(stream, left == 1, closed, nullptr);
+      linger = close_after_answer_;
+      if (!ok || closed || linger) {
+        break;
+      }
+      if (!stream.buffered()) {  // else the next request is already here: busy still
+        table_.set_idle(connection);
+      }
+    }
+    if (linger) {
+      linger_and_close_reading(sock);
+    }
+    table_.finish(connection);  // before close: the table never touches a reused descriptor
+    ::shutdown(sock, SHUT_RDWR);
+    ::close(sock);
+    return ok;
+  }
+
+  ConnectionTable& table_;
+  static thread_local bool close_after_answer_;
 };
 
+thread_local bool HttpServer::close_after_answer_ = false;
+
 // One worker thread per connection (httplib serves a keep-alive connection on one thread for its
-// whole life); counts the connections accepted.
+// whole life); counts the connections accepted, and tells the table, which closes an idle one if
+// the new one would find no worker free.
 class ConnectionPool : public httplib::ThreadPool {
  public:
-  ConnectionPool(std::size_t threads, std::atomic<std::uint64_t>& accepted)
-      : httplib::ThreadPool(threads), accepted_(accepted) {}
+  ConnectionPool(std::size_t threads, std::atomic<std::uint64_t>& accepted, ConnectionTable& table)
+      : httplib::ThreadPool(threads), accepted_(accepted), table_(table) {}
 
   void enqueue(std::function<void()> fn) override {
     ++accepted_;
+    table_.accepted();
     httplib::ThreadPool::enqueue(std::move(fn));
   }
 
  private:
   std::atomic<std::uint64_t>& accepted_;
+  ConnectionTable& table_;
 };
 
 enum class Status { Pending, Processing, Succeeded, Failed };
@@ -213,6 +402,17 @@ void send_error(httplib::Response& res, int status, const std::string& message,
 
 bool is_admin_path(const std::string& path) { return path.rfind("/_emulator/", 0) == 0; }
 
+// The first value of an X-Forwarded-* header ("https, http" after two proxies: the client's own),
+// without surrounding blanks.
+std::string first_forwarded(const std::string& value) {
+  const std::string first = value.substr(0, value.find(','));
+  const auto begin = first.find_first_not_of(" \t");
+  if (begin == std::string::npos) {
+    return {};
+  }
+  return first.substr(begin, first.find_last_not_of(" \t") - begin + 1);
+}
+
 }  // namespace
 
 struct Emulator::Impl {
@@ -267,7 +467,9 @@ struct Emulator::Impl {
   // --- HTTP plumbing ----------------------------------------------------------------------------
 
   int bind() {
-    server.new_task_queue = [this] { return new ConnectionPool(config.threads, connections); };
+    server.new_task_queue = [this] {
+      return new ConnectionPool(config.threads, connections, connection_table);
+    };
     server.set_keep_alive_max_count(100000);
     server.set_tcp_nodelay(true);
     server.set_payload_max_length(max_body_bytes);
@@ -315,8 +517,14 @@ struct Emulator::Impl {
   }
 
   void setup_routes() {
-    server.Post("/api/v1/runs", [this](const httplib::Request& req, httplib::Response& res) {
-      handle_create(req, res);
+    // The body is read here, not by httplib: 0.11 reads a chunked body whole, whatever its size
+    // and set_payload_max_length (a 300 MB one took 534 MB before its 413).
+    server.Post("/api/v1/runs", [this](const httplib::Request& req, httplib::Response& res,
+                                       const httplib::ContentReader& reader) {
+      std::string body;
+      if (read_body(req, reader, res, body)) {
+        handle_create(req, body, res);
+      }
     });
     server.Get(R"(/api/v1/runs/([^/]+))", [this](const httplib::Request& req,
                                                  httplib::Response& res) { handle_get(req, res); });
@@ -374,6 +582,9 @@ struct Emulator::Impl {
     // Runs after every handler and before a byte of the answer is written: the request id, and
     // the counters (so a client that has its answer always finds it counted).
     server.set_post_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+      if (res.get_header_value("Connection") == "close") {
+        res.headers.erase("Keep-Alive");
+      }
       if (!res.has_header("X-Request-Id")) {
         res.set_header("X-Request-Id", request_id());
       }
@@ -542,6 +753,28 @@ struct Emulator::Impl {
                   pending.end());
   }
 
+  // --max-runs: forgets the oldest finished runs while more than the limit are kept (a long soak
+  // test would otherwise grow without end). A failed run is refunded first. Runs not finished are
+  // kept whatever their number: forgetting one would lose a run a client is still waiting for.
+  // Call with the lock held.
+  void evict_runs(SteadyClock::time_point now) {
+    auto it = run_order.begin();
+    while (runs.size() > config.max_runs && it != run_order.end()) {
+      const auto found = runs.find(*it);
+      const Status status = status_at(found->second, now);
+      if (status != Status::Succeeded && status != Status::Failed) {
+        ++it;
+        continue;
+      }
+      if (status == Status::Failed) {
+        settle(account(found->second.key), now);
+      }
+      runs.erase(found);
+      it = run_order.erase(it);
+      ++runs_evicted;
+    }
+  }
+
   std::string new_run_id() {
     static constexpr char alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
     std::string id = "run_";
@@ -551,7 +784,51 @@ struct Emulator::Impl {
     return id;
   }
 
-  void handle_create(const httplib::Request& req, httplib::Response& res) {
+  // Reads the request body into `body`, up to max_body_bytes. Past that (or a body that breaks
+  // off, or bad chunked encoding) it answers 413 (or 400) at once, without reading the rest, and
+  // closes the connection after the answer: the rest of the body cannot be told from a next
+  // request.
+  bool read_body(const httplib::Request& req, const httplib::ContentReader& reader,
+                 httplib::Response& res, std::string& body) {
+    const bool chunked =
+        lower(req.get_header_value("Transfer-Encoding")).find("chunked") != std::string::npos;
+    bool too_large = false;
+    if (!chunked && !req.has_header("Content-Length")) {
+      return true;  // no body (HTTP/1.1: neither a length nor chunks)
+    }
+    if (!chunked) {
+      const std::string length = req.get_header_value("Content-Length");
+      char* end = nullptr;
+      errno = 0;
+      const unsigned long long declared = std::strtoull(length.c_str(), &end, 10);
+      too_large = errno == ERANGE || declared > max_body_bytes;
+    }
+    if (!too_large) {
+      const bool read = reader([&](const char* data, std::size_t length) {
+        if (body.size() + length > max_body_bytes) {
+          too_large = true;
+          return false;
+        }
+        body.append(data, length);
+        return true;
+      });
+      if (read) {
+        return true;
+      }
+    }
+    HttpServer::close_after_answer();
+    res.set_header("Connection", "close");
+    if (too_large) {
+      send_error(res, 413, "Request body too large (the limit is 1 MiB)", "payload_too_large");
+    } else {
+      send_error(res, 400, "The request body ended early or its chunked encoding is broken",
+                 "bad_request");
+    }
+    return false;
+  }
+
+  void handle_create(const httplib::Request& req, const std::string& request_body,
+                     httplib::Response& res) {
     if (inject_fault(res)) {
       return;
     }
@@ -560,7 +837,7 @@ struct Emulator::Impl {
       return;
     }
 
-    const json body = json::parse(req.body, nullptr, false);
+    const json body = json::parse(request_body, nullptr, false);
     if (body.is_discarded()) {
       send_error(res, 400, "Request body is not valid JSON", "invalid_json");
       return;
@@ -657,6 +934,7 @@ struct Emulator::Impl {
       reply["status"] = "pending";
       reply["costUsd"] = run.cost;
       runs.emplace(run.id, std::move(run));
+      evict_runs(now);
     }
     send_json(res, 200, reply);
   }
@@ -683,25 +961,41 @@ struct Emulator::Impl {
     }
   }
 
-  std::string host_of(const httplib::Request& req) const {
-    std::string host = req.get_header_value("Host");
+  // Where clients reach the emulator, for output URLs: --public-url; else the scheme and host a
+  // TLS front end or proxy passed on in X-Forwarded-Proto and X-Forwarded-Host; else http and
+  // the Host header (or the address bound to).
+  std::string public_base(const httplib::Request& req) const {
+    if (!config.public_url.empty()) {
+      std::string base = config.public_url;
+      while (!base.empty() && base.back() == '/') {
+        base.pop_back();
+      }
+      return base;
+    }
+    std::string scheme = lower(first_forwarded(req.get_header_value("X-Forwarded-Proto")));
+    if (scheme != "https" && scheme != "http") {
+      scheme = "http";
+    }
+    std::string host = first_forwarded(req.get_header_value("X-Forwarded-Host"));
+    if (host.empty() || host.find_first_of("/\\@?# ") != std::string::npos) {
+      host = req.get_header_value("Host");
+    }
     if (host.empty()) {
       const std::string bound =
           (config.host == "0.0.0.0" || config.host == "::") ? "127.0.0.1" : config.host;
       host = url_host(bound) + ":" + std::to_string(port);
     }
-    return host;
+    return scheme + "://" + host;
   }
 
-  ordered_json run_json(const Run& run, Status status, const std::string& host) const {
+  ordered_json run_json(const Run& run, Status status, const std::string& base) const {
     ordered_json j;
     j["id"] = run.id;
     j["status"] = status_name(status);
     j["model"] = run.model;
     j["costUsd"] = run.cost;
     if (status == Status::Succeeded) {
-      j["output"]["urls"] =
-          ordered_json::array({"http://" + host + "/files/generated/" + run.id + ".png"});
+      j["output"]["urls"] = ordered_json::array({base + "/files/generated/" + run.id + ".png"});
     }
     if (status == Status::Failed) {
       const std::string message =
@@ -738,7 +1032,7 @@ struct Emulator::Impl {
       }
       Run& run = it->second;
       ++run.polls;
-      reply = run_json(run, status_at(run, SteadyClock::now()), host_of(req));
+      reply = run_json(run, status_at(run, SteadyClock::now()), public_base(req));
     }
     send_json(res, 200, reply);
   }
@@ -833,6 +1127,7 @@ struct Emulator::Impl {
     rate = RateWindow(config.rate_limit_requests, config.rate_limit_window);
     requests_create = requests_get = requests_files = requests_other = 0;
     runs_created = 0;
+    runs_evicted = 0;
     drops = 0;
     responses.clear();
   }
@@ -852,11 +1147,18 @@ struct Emulator::Impl {
       j["responses"][std::to_string(entry.first)] = entry.second;
     }
     j["runs_created"] = runs_created;
+    j["runs_kept"] = runs.size();
+    j["runs_evicted"] = runs_evicted;
     j["drops"] = drops;
     j["connections"] = connections.load();
+    j["idle_connections_closed"] = connection_table.closed_for_newer();
+    // The newest runs only, oldest first: 40,000 runs would be 160 MB of JSON.
     j["runs"] = ordered_json::array();
-    for (const auto& id : run_order) {
-      const Run& run = runs.at(id);
+    const std::size_t skipped =
+        run_order.size() > stats_runs_listed ? run_order.size() - stats_runs_listed : 0;
+    for (auto id = run_order.begin() + static_cast<std::ptrdiff_t>(skipped); id != run_order.end();
+         ++id) {
+      const Run& run = runs.at(*id);
       ordered_json r;
       r["id"] = run.id;
       r["model"] = run.model;
@@ -879,7 +1181,8 @@ struct Emulator::Impl {
   Config config;
   std::string data_dir;
   bool remove_data_dir = false;
-  HttpServer server;
+  ConnectionTable connection_table{config.threads};
+  HttpServer server{connection_table};
   int port = -1;
   std::atomic<bool> stopping{false};
   std::atomic<std::uint64_t> connections{0};
@@ -888,13 +1191,14 @@ struct Emulator::Impl {
   std::mt19937_64 rng;
   RateWindow rate;
   std::map<std::string, Run> runs;
-  std::vector<std::string> run_order;
+  std::deque<std::string> run_order;  // oldest first
   std::map<std::string, Account> accounts;
   std::uint64_t requests_create = 0;
   std::uint64_t requests_get = 0;
   std::uint64_t requests_files = 0;
   std::uint64_t requests_other = 0;
   std::uint64_t runs_created = 0;
+  std::uint64_t runs_evicted = 0;
   std::uint64_t drops = 0;
   std::map<int, std::uint64_t> responses;
 

@@ -40,7 +40,13 @@ struct Config {
   ErrorFormat error_format = ErrorFormat::String;
   std::optional<std::uint64_t> seed;  ///< ids, jitter and faults; unset: random
   std::size_t threads = 128;          ///< worker threads = concurrent connections
-  bool verbose = false;               ///< one line per request on stderr
+  /// Runs kept: past it, the oldest finished runs are forgotten (a GET of one is 404
+  /// run_not_found). Runs not yet finished are always kept.
+  std::size_t max_runs = 10000;
+  /// Base of the output URLs in run replies ("https://emu.example.com"), for an emulator behind a
+  /// TLS front end or proxy. Empty: from X-Forwarded-Proto/X-Forwarded-Host, else the Host header.
+  std::string public_url;
+  bool verbose = false;  ///< one line per request on stderr
 };
 
 /// The emulator: routes, state and the HTTP server (cpp-httplib).

@@ -143,9 +143,27 @@ int main(int argc, char** argv) {
       ->take_last();
   app.add_option("--threads", config.threads,
                  "Worker threads: connections served at once (each keep-alive connection holds "
-                 "one while it is open)")
+                 "one while it is open; when all are taken, a new connection closes the one idle "
+                 "for longest)")
       ->capture_default_str()
       ->check(CLI::Range(1, 4096))
+      ->take_last();
+  app.add_option("--max-runs", config.max_runs,
+                 "Runs kept in memory: past it the oldest finished runs are forgotten (then 404 "
+                 "run_not_found); unfinished runs are always kept")
+      ->capture_default_str()
+      ->check(CLI::Range(static_cast<std::size_t>(1), static_cast<std::size_t>(100000000)))
+      ->take_last();
+  app.add_option("--public-url", config.public_url,
+                 "Base of the output URLs in run replies (e.g. https://emu.example.com) behind a "
+                 "TLS front end; without it X-Forwarded-Proto/-Host, else the Host header")
+      ->check(CLI::Validator(
+          [](std::string& value) {
+            const bool ok = (value.rfind("http://", 0) == 0 && value.size() > 7) ||
+                            (value.rfind("https://", 0) == 0 && value.size() > 8);
+            return ok ? std::string() : std::string("expected http://HOST[:PORT] or https://...");
+          },
+          "URL", "public URL"))
       ->take_last();
   app.add_flag("-v,--verbose", config.verbose, "Log every request to stderr");
   app.add_flag("--version", version, "Print the version and exit");
