@@ -240,6 +240,17 @@ Run Client::generate(const ModelInput& input, const WaitOptions& options) {
   return impl_->generate(input, options);
 }
 
+FetchedOutput Client::fetch(std::string_view url, std::size_t max_bytes) {
+  auto [body, content_type] = impl_->downloader().fetch(url, max_bytes);
+  return FetchedOutput{std::vector<std::uint8_t>(body.begin(), body.end()),
+                       std::move(content_type)};
+}
+
+std::string Client::fetch(std::string_view url,
+                          const std::function<void(std::string_view)>& on_data) {
+  return impl_->downloader().fetch(url, on_data);
+}
+
 void Client::download(std::string_view url, const std::filesystem::path& destination) {
   impl_->downloader().download(url, destination);
 }

@@ -208,6 +208,8 @@ struct Transfer {
   std::size_t received = 0;
   bool too_large = false;
   bool cancelled = false;
+  // send_streaming only: receives a 2xx body instead of `response.body`
+  const std::function<void(std::string_view)>* on_data = nullptr;
   // send_to_file only
   const std::filesystem::path* file = nullptr;
   std::optional<std::ofstream> out;  // built only when a download's body arrives
@@ -269,6 +271,10 @@ std::size_t on_body(char* data, std::size_t size, std::size_t count, void* user)
       t.too_large = true;
       return 0;  // anything but `length` makes libcurl stop with CURLE_WRITE_ERROR
     }
+    if (t.on_data != nullptr && is_success(t.current_status)) {
+      (*t.on_data)(std::string_view(data, length));  // what it throws ends the transfer
+      return length;
+    }
     if (t.file != nullptr && is_success(t.current_status)) {
       // Opened only when a 2xx body arrives: an error reply never creates or truncates the file.
       if (!t.file_opened) {
@@ -286,7 +292,7 @@ std::size_t on_body(char* data, std::size_t size, std::size_t count, void* user)
       }
       return length;
     }
-    if (t.file != nullptr) {
+    if (t.file != nullptr || t.on_data != nullptr) {
       const std::size_t kept = t.response.body.size();
       const std::size_t room = kept < error_body_cap ? error_body_cap - kept : 0;
       if (length > room) {
@@ -379,7 +385,8 @@ struct CurlTransport::Impl {
   /// The response of a transfer that ended with `code`, or the error it maps to (thrown).
   HttpResponse take_response(Slot& slot, const HttpRequest& request, Transfer& transfer,
                              CURLcode code);
-  HttpResponse perform(const HttpRequest& request, const std::filesystem::path* file);
+  HttpResponse perform(const HttpRequest& request, const std::filesystem::path* file,
+                       const std::function<void(std::string_view)>* on_data);
 };
 
 void CurlTransport::Impl::set_fixed_options(Slot& slot) {
@@ -705,7 +712,8 @@ void CurlTransport::Impl::fail(CURL* easy, CURLcode code, const HttpRequest& req
 }
 
 HttpResponse CurlTransport::Impl::perform(const HttpRequest& request,
-                                          const std::filesystem::path* file) {
+                                          const std::filesystem::path* file,
+                                          const std::function<void(std::string_view)>* on_data) {
   if (request.cancel != nullptr && request.cancel->cancelled()) {
     throw CancelledError("The request " + request.method + " " +
                          describe_url(request.url.c_str()).display +
@@ -714,6 +722,7 @@ HttpResponse CurlTransport::Impl::perform(const HttpRequest& request,
   Transfer transfer;
   transfer.request = &request;
   transfer.file = file;
+  transfer.on_data = on_data;
 
   std::unique_ptr<Slot> slot = acquire();
   struct Return {
@@ -776,12 +785,17 @@ CurlTransport::CurlTransport(CurlTransportOptions options) {
 CurlTransport::~CurlTransport() = default;
 
 HttpResponse CurlTransport::send(const HttpRequest& request) {
-  return impl_->perform(request, nullptr);
+  return impl_->perform(request, nullptr, nullptr);
 }
 
 HttpResponse CurlTransport::send_to_file(const HttpRequest& request,
                                          const std::filesystem::path& file) {
-  return impl_->perform(request, &file);
+  return impl_->perform(request, &file, nullptr);
+}
+
+HttpResponse CurlTransport::send_streaming(const HttpRequest& request,
+                                           const std::function<void(std::string_view)>& on_data) {
+  return impl_->perform(request, nullptr, &on_data);
 }
 
 // --- the event loop's transfers -----------------------------------------------------------

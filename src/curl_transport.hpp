@@ -33,6 +33,8 @@ class CurlTransport final : public HttpTransport {
 
   HttpResponse send(const HttpRequest& request) override;
   HttpResponse send_to_file(const HttpRequest& request, const std::filesystem::path& file) override;
+  HttpResponse send_streaming(const HttpRequest& request,
+                              const std::function<void(std::string_view)>& on_data) override;
 
  private:
   friend class CurlLoopHttp;

@@ -70,20 +70,47 @@ std::string file_stem(std::string_view run_id) {
 Downloader::Downloader(RequestExecutor::Config executor, std::string user_agent)
     : user_agent_(std::move(user_agent)), executor_(std::move(executor)) {}
 
-std::pair<std::filesystem::path, std::string> Downloader::download_to_temp(
-    std::string_view url, const std::filesystem::path& destination_dir) {
+HttpRequest Downloader::request_for(std::string_view url) const {
   if (!is_http_url(url)) {
     throw ValidationError("Cannot download \"" + excerpt(url, 100) + "\": not an http(s) URL.");
   }
-  thread_local std::mt19937_64 generator{std::random_device{}()};
-  const std::filesystem::path temp =
-      destination_dir / (".runbase-download-" + std::to_string(generator()) + ".part");
   HttpRequest request;
   request.method = "GET";
   request.url = std::string(url);
   // Never the Authorization header: outputs live on a CDN that needs no key.
   request.headers = {{"Accept", "*/*"}, {"User-Agent", user_agent_}};
   request.follow_redirects = true;
+  return request;
+}
+
+std::pair<std::string, std::string> Downloader::fetch(std::string_view url, std::size_t max_bytes) {
+  if (max_bytes == 0) {
+    throw ValidationError("max_bytes is 0: pass the largest body you accept, in bytes.");
+  }
+  HttpRequest request = request_for(url);
+  request.max_response_bytes = max_bytes;
+  HttpResponse response =
+      executor_.execute(std::move(request), RequestKind::Read, std::nullopt, nullptr);
+  const std::string* type = response.find_header("Content-Type");
+  return {std::move(response.body), type ? *type : std::string()};
+}
+
+std::string Downloader::fetch(std::string_view url,
+                              const std::function<void(std::string_view)>& on_data) {
+  if (!on_data) throw ValidationError("on_data is empty: pass a function to receive the bytes.");
+  HttpRequest request = request_for(url);
+  const HttpResponse response = executor_.execute(std::move(request), RequestKind::Read,
+                                                  std::nullopt, nullptr, nullptr, &on_data);
+  const std::string* type = response.find_header("Content-Type");
+  return type ? *type : std::string();
+}
+
+std::pair<std::filesystem::path, std::string> Downloader::download_to_temp(
+    std::string_view url, const std::filesystem::path& destination_dir) {
+  HttpRequest request = request_for(url);
+  thread_local std::mt19937_64 generator{std::random_device{}()};
+  const std::filesystem::path temp =
+      destination_dir / (".runbase-download-" + std::to_string(generator()) + ".part");
   try {
     HttpResponse response =
         executor_.execute(std::move(request), RequestKind::Read, std::nullopt, nullptr, &temp);

@@ -1,7 +1,9 @@
 #ifndef RUNBASE_SRC_DOWNLOADER_HPP
 #define RUNBASE_SRC_DOWNLOADER_HPP
 
+#include <cstddef>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -12,10 +14,10 @@
 
 namespace runbase::detail {
 
-/// A run's outputs to disk (`Client::download`, `download_outputs`). Outputs live on a CDN: no
-/// Authorization header, redirects followed, no API rate limit or size cap, and each file is
-/// streamed to a temporary file beside its destination and renamed into place, so a destination
-/// is never left half written.
+/// A run's outputs to disk (`Client::download`, `download_outputs`) or memory (`fetch`). Outputs
+/// live on a CDN: no Authorization header, redirects followed, no API rate limit, and each file
+/// is streamed to a temporary file beside its destination and renamed into place, so a
+/// destination is never left half written.
 ///
 /// Thread safety: safe from many threads (its executor is; temporary names are random).
 class Downloader {
@@ -28,12 +30,18 @@ class Downloader {
   /// `<run id>-<index>.<extension>`; the paths in the order of `run.output_urls`.
   std::vector<std::filesystem::path> download_outputs(const Run& run,
                                                       const std::filesystem::path& directory);
+  /// `url`'s body in memory, refused past `max_bytes`, with its Content-Type.
+  std::pair<std::string, std::string> fetch(std::string_view url, std::size_t max_bytes);
+  /// `url`'s body handed to `on_data` as it arrives; returns the Content-Type.
+  std::string fetch(std::string_view url, const std::function<void(std::string_view)>& on_data);
   /// Downloads to a temporary file in `destination_dir` and returns it with the response's
   /// Content-Type; the caller renames it.
   std::pair<std::filesystem::path, std::string> download_to_temp(
       std::string_view url, const std::filesystem::path& destination_dir);
 
  private:
+  HttpRequest request_for(std::string_view url) const;
+
   std::string user_agent_;
   RequestExecutor executor_;
 };

@@ -26,17 +26,25 @@ double RequestExecutor::random_unit() {
 HttpResponse RequestExecutor::execute(HttpRequest request, RequestKind kind,
                                       std::optional<Clock::time_point> deadline,
                                       const CancellationToken* cancel,
-                                      const std::filesystem::path* file) {
-  return run(std::move(request), kind, deadline, cancel, file);
+                                      const std::filesystem::path* file, const BodySink* on_data) {
+  return run(std::move(request), kind, deadline, cancel, file, on_data);
 }
 
 HttpResponse RequestExecutor::run(HttpRequest request, RequestKind kind,
                                   std::optional<Clock::time_point> deadline,
                                   const CancellationToken* cancel,
-                                  const std::filesystem::path* file) {
+                                  const std::filesystem::path* file, const BodySink* on_data) {
   Clock& clock = *config_.clock;
   const std::string target = request_target(request, config_.base_url);
   request.cancel = cancel;
+  std::size_t delivered = 0;  // bytes handed to on_data, over all attempts
+  BodySink counted;
+  if (on_data != nullptr) {
+    counted = [&delivered, on_data](std::string_view chunk) {
+      delivered += chunk.size();
+      (*on_data)(chunk);
+    };
+  }
 
   for (int attempt = 0;; ++attempt) {
     if (cancel != nullptr && cancel->cancelled()) {
@@ -64,8 +72,13 @@ HttpResponse RequestExecutor::run(HttpRequest request, RequestKind kind,
     std::optional<HttpResponse> response;  // set when the server answered
     std::exception_ptr error;              // set when it did not, or answered an error
     try {
-      response =
-          file ? config_.transport->send_to_file(request, *file) : config_.transport->send(request);
+      if (file != nullptr) {
+        response = config_.transport->send_to_file(request, *file);
+      } else if (on_data != nullptr) {
+        response = config_.transport->send_streaming(request, counted);
+      } else {
+        response = config_.transport->send(request);
+      }
     } catch (const ConnectionError&) {
       error = std::current_exception();
     } catch (const TimeoutError&) {
@@ -73,7 +86,7 @@ HttpResponse RequestExecutor::run(HttpRequest request, RequestKind kind,
     }
     permit.finish();
     const RetryDecision decision =
-        assess(request, kind, attempt, deadline, response, error, started);
+        assess(request, kind, attempt, deadline, response, error, started, delivered > 0);
     switch (decision.action) {
       case RetryDecision::Action::Return:
         return std::move(*response);
@@ -91,7 +104,8 @@ HttpResponse RequestExecutor::run(HttpRequest request, RequestKind kind,
 RetryDecision RequestExecutor::assess(const HttpRequest& request, RequestKind kind, int attempt,
                                       std::optional<Clock::time_point> deadline,
                                       const std::optional<HttpResponse>& response,
-                                      std::exception_ptr& error, Clock::time_point started) {
+                                      std::exception_ptr& error, Clock::time_point started,
+                                      bool body_delivered) {
   Clock& clock = *config_.clock;
   const std::string path = display_path(request.url, config_.base_url);
   const std::string target = request.method + " " + path;
@@ -100,6 +114,7 @@ RetryDecision RequestExecutor::assess(const HttpRequest& request, RequestKind ki
   facts.kind = kind;
   facts.attempt = attempt;
   facts.deadline = deadline;
+  facts.body_delivered = body_delivered;
   std::string summary;  // for the retry log line
   if (response) {
     if (logging()) log(LogLevel::Debug, exchange_line(target, request, *response, elapsed));

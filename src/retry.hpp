@@ -40,21 +40,27 @@ class RequestExecutor {
 
   explicit RequestExecutor(Config config);
 
+  /// Receives a 2xx body piece by piece (HttpTransport::send_streaming).
+  using BodySink = std::function<void(std::string_view)>;
+
   /// Returns the 2xx response or throws the mapped error. With `deadline`, nothing is retried
   /// past it and each attempt's timeout is clipped to the time left. With `file`, a 2xx body is
-  /// streamed there (HttpTransport::send_to_file).
+  /// streamed there (HttpTransport::send_to_file); with `on_data`, to it, and an attempt that
+  /// fails once `on_data` has had a byte is not retried (the bytes cannot be taken back).
   HttpResponse execute(HttpRequest request, RequestKind kind,
                        std::optional<Clock::time_point> deadline, const CancellationToken* cancel,
-                       const std::filesystem::path* file = nullptr);
+                       const std::filesystem::path* file = nullptr,
+                       const BodySink* on_data = nullptr);
 
   /// What both drivers (this and the event loop's `AsyncRetryLoop`) do after an attempt that
   /// started at `started` ended with `response` or `error` (a transport exception): log the
   /// exchange, turn an error status into its exception (into `error`), decide with
-  /// `decide_retry`, hold the rate budget after a 429, and announce a retry.
+  /// `decide_retry`, hold the rate budget after a 429, and announce a retry. `body_delivered`:
+  /// part of the body already went to an `on_data` (AttemptFacts::body_delivered).
   RetryDecision assess(const HttpRequest& request, RequestKind kind, int attempt,
                        std::optional<Clock::time_point> deadline,
                        const std::optional<HttpResponse>& response, std::exception_ptr& error,
-                       Clock::time_point started);
+                       Clock::time_point started, bool body_delivered = false);
 
   const Config& config() const noexcept { return config_; }
   Clock& clock() const noexcept { return *config_.clock; }
@@ -63,7 +69,8 @@ class RequestExecutor {
 
  private:
   HttpResponse run(HttpRequest request, RequestKind kind, std::optional<Clock::time_point> deadline,
-                   const CancellationToken* cancel, const std::filesystem::path* file);
+                   const CancellationToken* cancel, const std::filesystem::path* file,
+                   const BodySink* on_data);
   double random_unit();
 
   Config config_;

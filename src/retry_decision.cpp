@@ -58,7 +58,10 @@ RetryDecision decide_retry(const RetryPolicy& policy, const AttemptFacts& facts)
   }
 
   decision.action = RetryDecision::Action::Throw;
-  if (!may_resend(facts.kind, outcome) || facts.attempt >= policy.max_retries) return decision;
+  if (!may_resend(facts.kind, outcome) || facts.attempt >= policy.max_retries ||
+      facts.body_delivered) {
+    return decision;
+  }
 
   milliseconds delay = backoff_delay(policy, facts.attempt, facts.jitter);
   if (retry_after) {

@@ -45,6 +45,9 @@ struct AttemptFacts {
   Clock::time_point now{};                    ///< when the attempt ended
   std::optional<Clock::time_point> deadline;  ///< nothing is retried past it
   double jitter = 0.5;                        ///< in [0, 1): where in the backoff range
+  /// Part of a 2xx body was already handed to the caller (a streamed fetch): a resend would
+  /// hand it over again, so the attempt's error is thrown.
+  bool body_delivered = false;
 };
 
 /// What to do after an attempt.

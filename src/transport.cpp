@@ -31,4 +31,13 @@ HttpResponse HttpTransport::send_to_file(const HttpRequest& request,
   return response;
 }
 
+HttpResponse HttpTransport::send_streaming(const HttpRequest& request,
+                                           const std::function<void(std::string_view)>& on_data) {
+  HttpResponse response = send(request);
+  if (response.status < 200 || response.status >= 300) return response;
+  if (!response.body.empty()) on_data(response.body);
+  response.body.clear();
+  return response;
+}
+
 }  // namespace runbase

@@ -1,6 +1,7 @@
 #ifndef RUNBASE_CLIENT_HPP
 #define RUNBASE_CLIENT_HPP
 
+#include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <filesystem>
@@ -9,6 +10,7 @@
 #include <initializer_list>
 #include <memory>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -22,6 +24,12 @@ namespace runbase {
 namespace detail {
 struct ClientAccess;
 }  // namespace detail
+
+/// An output's bytes in memory, from `Client::fetch`.
+struct RUNBASE_EXPORT FetchedOutput {
+  std::vector<std::uint8_t> bytes;  ///< the body as received (decoded if compressed in transit)
+  std::string content_type;         ///< the Content-Type header, e.g. "image/png"; may be empty
+};
 
 /// A client of the Runbase API.
 ///
@@ -123,6 +131,20 @@ class RUNBASE_EXPORT Client {
   /// index counting from 0. Returns the paths in the order of `run.output_urls`.
   std::vector<std::filesystem::path> download_outputs(const Run& run,
                                                       const std::filesystem::path& directory);
+
+  /// The default cap of `fetch`: 128 MiB, above any image the service makes (a 4K PNG is far
+  /// smaller) but a bound on what a misbehaving host can make this process hold.
+  static constexpr std::size_t default_fetch_max_bytes = std::size_t{128} * 1024 * 1024;
+  /// An output's bytes in memory, for applications that decode or show them rather than save
+  /// them: as `download`, no `Authorization` header and redirects followed. A body over
+  /// `max_bytes` ends the transfer with `ProtocolError`; nothing is kept.
+  FetchedOutput fetch(std::string_view url, std::size_t max_bytes = default_fetch_max_bytes);
+  /// The streaming form: `on_data` gets the body piece by piece as it arrives (on this thread),
+  /// so nothing is held whole; it may throw to stop, and that exception is thrown from here.
+  /// Returns the Content-Type. A transfer that breaks before any byte is retried like a
+  /// download; once `on_data` has had bytes it is not (they cannot be taken back): the error is
+  /// thrown and `fetch` may be called again to start over.
+  std::string fetch(std::string_view url, const std::function<void(std::string_view)>& on_data);
 
   /// The base URL in use, e.g. "https://runbase.net/api/v1".
   const std::string& base_url() const noexcept;

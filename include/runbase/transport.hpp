@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstddef>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -63,6 +64,13 @@ class RUNBASE_EXPORT HttpTransport {
   /// returned; any other status returns its body as `send` does. The default calls `send` and
   /// writes the body; the libcurl transport streams it, so a download never sits in memory.
   virtual HttpResponse send_to_file(const HttpRequest& request, const std::filesystem::path& file);
+
+  /// Like `send`, but a 2xx body is handed to `on_data` piece by piece as it arrives instead of
+  /// being returned (`max_response_bytes` still counts every byte); any other status returns its
+  /// body as `send` does. What `on_data` throws ends the transfer and is thrown from here. The
+  /// default calls `send` and hands over the whole body at once; the libcurl transport streams.
+  virtual HttpResponse send_streaming(const HttpRequest& request,
+                                      const std::function<void(std::string_view)>& on_data);
 };
 
 }  // namespace runbase

@@ -432,6 +432,91 @@ TEST(ClientHostileTest, DownloadFollowsRedirectsAndNeverSendsTheKey) {
   for (const auto& request : received) EXPECT_EQ(request.header("Authorization"), "");
 }
 
+// fetch: an output's bytes in memory, as download would save them: redirects followed, the key
+// never sent, a cap on what a host can make the process hold.
+TEST(ClientHostileTest, FetchHoldsTheBytesInMemoryCappedAndWithoutTheKey) {
+  LoopbackServer server;
+  std::string image("\x89PNG\r\n\x1a\n", 8);
+  image.append(300000, 'x');
+  server.server().Get("/files/moved.png", [](const httplib::Request&, httplib::Response& res) {
+    res.set_redirect("/cdn/image.png", 302);
+  });
+  server.server().Get("/cdn/image.png", [image](const httplib::Request&, httplib::Response& res) {
+    res.set_content(image, "image/png");
+  });
+  server.start();
+  runbase::Client client(options_for(server.url("/api/v1")));
+
+  const runbase::FetchedOutput fetched = client.fetch(server.url("/files/moved.png"));
+  EXPECT_EQ(std::string(fetched.bytes.begin(), fetched.bytes.end()), image);
+  EXPECT_EQ(fetched.content_type, "image/png");
+
+  // Streamed: the same bytes, in more than one piece, none of it held whole by the SDK.
+  std::string streamed;
+  int pieces = 0;
+  const std::string type = client.fetch(server.url("/cdn/image.png"), [&](std::string_view chunk) {
+    streamed.append(chunk);
+    ++pieces;
+  });
+  EXPECT_EQ(streamed, image);
+  EXPECT_GT(pieces, 1);
+  EXPECT_EQ(type, "image/png");
+
+  try {
+    client.fetch(server.url("/cdn/image.png"), 100000);
+    ADD_FAILURE() << "a body over max_bytes was accepted";
+  } catch (const runbase::ProtocolError& e) {
+    EXPECT_NE(std::string(e.what()).find("larger than 100000 bytes"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_THROW(client.fetch("file:///etc/passwd"), runbase::ValidationError);
+  for (const auto& request : server.received()) EXPECT_EQ(request.header("Authorization"), "");
+}
+
+// A streamed fetch cut off after bytes were handed over is not retried (the bytes would be handed
+// over twice); one that fails before any byte is, like a download. What on_data throws stops it.
+TEST(ClientHostileTest, AStreamedFetchIsRetriedOnlyBeforeItsFirstByte) {
+  auto gets = std::make_shared<std::atomic<int>>(0);
+  LoopbackServer server;
+  const std::string body(100000, 'b');
+  server.server().Get("/cut.png", [gets, body](const httplib::Request&, httplib::Response& res) {
+    ++*gets;
+    res.set_content_provider(body.size(), "image/png",
+                             [body](std::size_t, std::size_t, httplib::DataSink& sink) {
+                               sink.write(body.data(), body.size() / 2);
+                               return false;  // half the promised body, then the connection ends
+                             });
+  });
+  auto flaky = std::make_shared<std::atomic<int>>(0);
+  server.server().Get("/flaky.png", [flaky, body](const httplib::Request&, httplib::Response& res) {
+    if (++*flaky == 1) {
+      res.status = 503;
+      res.set_content("busy", "text/plain");
+      return;
+    }
+    res.set_content(body, "image/png");
+  });
+  server.start();
+  runbase::Client client(options_for(server.url("/api/v1")));
+
+  std::size_t received = 0;
+  EXPECT_THROW(client.fetch(server.url("/cut.png"),
+                            [&](std::string_view chunk) { received += chunk.size(); }),
+               runbase::ConnectionError);
+  EXPECT_EQ(gets->load(), 1);  // not sent again
+  EXPECT_GT(received, 0u);
+  EXPECT_LT(received, body.size());
+
+  std::string whole;
+  client.fetch(server.url("/flaky.png"), [&](std::string_view chunk) { whole.append(chunk); });
+  EXPECT_EQ(whole, body);  // the 503 gave no bytes: retried, and each byte came once
+  EXPECT_EQ(flaky->load(), 2);
+
+  struct Enough {};
+  EXPECT_THROW(client.fetch(server.url("/flaky.png"), [](std::string_view) { throw Enough{}; }),
+               Enough);
+}
+
 TEST(ClientHostileTest, FailedDownloadLeavesNoFileBehind) {
   LoopbackServer server;
   server.server().Get("/files/gone.png", [](const httplib::Request&, httplib::Response& res) {

@@ -449,6 +449,33 @@ TEST(ClientDownloadTest, ServerErrorsAreRetried) {
   EXPECT_EQ(h.transport->count(), 3u);
 }
 
+// A custom transport that overrides only send() still serves both fetch forms: the default
+// send_streaming hands the whole body over once.
+TEST(ClientDownloadTest, FetchThroughATransportWithoutStreaming) {
+  Harness h;
+  Client client = h.client();
+  h.transport->reply(503, "");
+  h.transport->reply(200, "\x89PNG bytes", {{"Content-Type", "image/png"}});
+  const FetchedOutput fetched = client.fetch("https://cdn.test/outputs/run_1-0.png");
+  EXPECT_EQ(std::string(fetched.bytes.begin(), fetched.bytes.end()), "\x89PNG bytes");
+  EXPECT_EQ(fetched.content_type, "image/png");
+  EXPECT_EQ(h.transport->count(), 2u);  // the 503 was retried
+  const auto request = h.transport->last();
+  EXPECT_EQ(request.header("Authorization"), std::nullopt);
+  EXPECT_EQ(request.request.max_response_bytes, Client::default_fetch_max_bytes);
+
+  h.transport->reply(200, "streamed", {{"Content-Type", "image/webp"}});
+  std::vector<std::string> pieces;
+  EXPECT_EQ(client.fetch("https://cdn.test/x.webp",
+                         [&](std::string_view chunk) { pieces.emplace_back(chunk); }),
+            "image/webp");
+  EXPECT_THAT(pieces, ElementsAre("streamed"));
+  EXPECT_THROW(client.fetch("https://cdn.test/x.webp", 0), ValidationError);
+  EXPECT_THROW(client.fetch("https://cdn.test/x.webp", std::function<void(std::string_view)>()),
+               ValidationError);
+  EXPECT_EQ(h.transport->count(), 3u);
+}
+
 TEST(ClientDownloadTest, NonHttpUrlIsRefused) {
   Harness h;
   TempDir dir;

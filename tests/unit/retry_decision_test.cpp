@@ -144,6 +144,17 @@ TEST(RetryDecisionTest, RetriesUpToMaxRetriesThenThrows) {
   }
 }
 
+// A streamed fetch that broke after handing over bytes would hand them over again if resent.
+TEST(RetryDecisionTest, AFailureAfterBodyBytesWereDeliveredIsNeverRetried) {
+  for (const AttemptOutcome& outcome :
+       {transport(Type::ConnectionFailed, true), transport(Type::TimedOut, true), server_error()}) {
+    AttemptFacts delivered = facts(RequestKind::Read, outcome);
+    EXPECT_EQ(detail::decide_retry(kPolicy, delivered).action, Action::RetryAt);
+    delivered.body_delivered = true;
+    EXPECT_EQ(detail::decide_retry(kPolicy, delivered).action, Action::Throw);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // How long to wait
 
