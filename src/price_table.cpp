@@ -57,3 +57,11 @@ std::optional<std::int64_t> list_price_usd_micros(const CreateRequest& request) 
 }
 
 }  // namespace runbase::detail
+
+namespace runbase {
+
+std::optional<std::int64_t> estimate_cost_usd_micros(const ModelInput& input) {
+  return detail::list_price_usd_micros(detail::CreateRequest{input.model(), input.input_json()});
+}
+
+}  // namespace runbase

@@ -2,6 +2,7 @@
 #define RUNBASE_MODELS_HPP
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -181,6 +182,12 @@ class RUNBASE_EXPORT ModelInput {
   std::string model_;
   std::variant<GptImage1Input, GptImage15Input, GptImage2Input, std::string> input_;
 };
+
+/// What a run of `input` costs by its model's published price, in micro-USD (1 USD = 1,000,000),
+/// before anything is sent: GPT Image 1, 1.5 and 2 by tier (an unset tier at its dearest, which
+/// is also how the spend limit counts it); `std::nullopt` for a model without a published price.
+/// Throws `ValidationError` for an input `ModelInput::validate` refuses.
+RUNBASE_EXPORT std::optional<std::int64_t> estimate_cost_usd_micros(const ModelInput& input);
 
 }  // namespace runbase
 

@@ -199,6 +199,17 @@ TEST(PriceTableTest, ModelsAndTiersHaveThePublishedPrices) {
   }
 }
 
+TEST(PriceTableTest, EstimateIsThePriceTheSpendLimitCounts) {
+  EXPECT_EQ(estimate_cost_usd_micros(GptImage1Input{"a fox", std::nullopt, {}}), 50000);
+  EXPECT_EQ(estimate_cost_usd_micros(GptImage15Input{"a fox", std::nullopt, Quality::Medium, {}}),
+            30000);
+  EXPECT_EQ(estimate_cost_usd_micros(GptImage2Input{"a fox", std::nullopt, std::nullopt, {}}),
+            120000);  // no resolution: the dearest, 4K
+  EXPECT_EQ(estimate_cost_usd_micros(ModelInput("google/nano-banana-2", R"({"prompt":"x"})")),
+            std::nullopt);
+  EXPECT_THROW(estimate_cost_usd_micros(GptImage1Input{"", std::nullopt, {}}), ValidationError);
+}
+
 // --- ApiCaller ----------------------------------------------------------------------------
 
 class ApiCallerTest : public ::testing::Test {
