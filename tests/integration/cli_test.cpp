@@ -1129,6 +1129,29 @@ TEST(CliFailureTest, EachErrorClassHasItsExitCode) {
   EXPECT_EQ(cli::to_int(ExitCode::Interrupted), 130);
 }
 
+TEST(CliFailureTest, DeadlinesSignalsAndStdoutErrorsDuringDownloads) {
+  using cli::ExitCode;
+  const cli::Failure download = classify(cli::DeadlineError("m"), cli::Phase::Download, "run_5");
+  EXPECT_EQ(download.code, ExitCode::Timeout);
+  EXPECT_EQ(download.kind, "timeout");
+  EXPECT_NE(download.message.find("Run run_5 succeeded"), std::string::npos) << download.message;
+  EXPECT_NE(download.hint.find("runbase wait run_5 --out DIR"), std::string::npos);
+  EXPECT_EQ(classify(cli::DeadlineError("m"), cli::Phase::Get, "run_6").code, ExitCode::Timeout);
+
+  const cli::Failure cut = classify(CancelledError("m"), cli::Phase::Download, "run_7");
+  EXPECT_EQ(cut.code, ExitCode::Interrupted);
+  EXPECT_NE(cut.message.find("Interrupted while saving the images of run run_7"), std::string::npos)
+      << cut.message;
+
+  // The files were saved: no advice to save them again, only about stdout.
+  const cli::Failure output = classify(cli::OutputError("m"), cli::Phase::Download, "run_8");
+  EXPECT_EQ(output.code, ExitCode::Other);
+  EXPECT_EQ(output.hint.find("runbase wait"), std::string::npos) << output.hint;
+
+  EXPECT_EQ(cli::to_int(ExitCode::Terminated), 143);
+  EXPECT_EQ(cli::kind_name(ExitCode::Terminated), "interrupted");
+}
+
 TEST(CliFailureTest, HintsSayWhatToDoNext) {
   const cli::Failure create = classify(ConnectionError("m", true), cli::Phase::Create);
   EXPECT_NE(create.hint.find("may exist and be billed; check before retrying"), std::string::npos);

@@ -240,7 +240,7 @@ class Session {
   }
 
   // Reports `error` on stderr (and stdout with --json) and returns the exit status.
-  int fail(std::exception_ptr error, Phase phase, const std::string& run_id, bool json) {
+  int fail(const std::exception_ptr& error, Phase phase, const std::string& run_id, bool json) {
     status_.finish(true);
     Failure failure = describe_failure(error, phase, run_id);
     if (failure.code == ExitCode::Interrupted) failure.code = interrupted_code();
@@ -562,7 +562,7 @@ int batch(Session& session, const BatchCommandOptions& options) {
   std::vector<std::string> not_saved;  // succeeded runs whose download was interrupted
   std::size_t not_started = 0;
   std::set<std::string> hints_given;
-  const auto note_failure = [&](Failure failure, std::size_t line, std::exception_ptr error,
+  const auto note_failure = [&](Failure failure, std::size_t line, const std::exception_ptr& error,
                                 Phase phase) {
     if (failure.code == ExitCode::Interrupted) failure.code = session.interrupted_code();
     if (status == to_int(ExitCode::Ok)) status = to_int(failure.code);

@@ -42,7 +42,7 @@ bool is(const std::exception_ptr& error) {
   }
 }
 
-Failure classify(std::exception_ptr error, Phase phase, std::string_view run_id) {
+Failure classify(const std::exception_ptr& error, Phase phase, std::string_view run_id) {
   Failure failure;
   failure.run_id = std::string(run_id);
   try {
@@ -264,9 +264,10 @@ std::string_view kind_name(ExitCode code) noexcept {
   return "other";
 }
 
-Failure describe_failure(std::exception_ptr error, Phase phase, std::string_view run_id) noexcept {
+Failure describe_failure(const std::exception_ptr& error, Phase phase,
+                         std::string_view run_id) noexcept {
   try {
-    return classify(std::move(error), phase, run_id);
+    return classify(error, phase, run_id);
   } catch (...) {
     // Out of memory while building strings: still give the right exit status.
     Failure failure;

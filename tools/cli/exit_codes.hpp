@@ -76,7 +76,8 @@ struct Failure {
 
 /// Classifies `error` (thrown while doing `phase` on `run_id`, which may be empty).
 /// Never throws.
-Failure describe_failure(std::exception_ptr error, Phase phase, std::string_view run_id) noexcept;
+Failure describe_failure(const std::exception_ptr& error, Phase phase,
+                         std::string_view run_id) noexcept;
 
 /// The machine-readable name of an exit code's class ("usage", "run_failed", ...).
 std::string_view kind_name(ExitCode code) noexcept;
