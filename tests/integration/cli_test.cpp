@@ -884,7 +884,7 @@ TEST(CliDeadlineTest, GenerateTimeoutCutsAStalledDownloadAndLeavesNoPartFile) {
   TempDir dir;
   const auto started = std::chrono::steady_clock::now();
   const ProcessResult result = runbase_cli(
-      {"generate", kLamp, "--timeout", "4", "--out", dir.path(), "--json"}, env_for(front));
+      {"generate", kLamp, "--timeout", "6", "--out", dir.path(), "--json"}, env_for(front));
   const auto took = std::chrono::steady_clock::now() - started;
   EXPECT_EQ(result.exit_code, 10) << describe(result);
   EXPECT_EQ(front.downloads(), 1u) << "the run should have finished and its download stalled";
@@ -893,15 +893,13 @@ TEST(CliDeadlineTest, GenerateTimeoutCutsAStalledDownloadAndLeavesNoPartFile) {
   EXPECT_EQ(id.rfind("run_", 0), 0u) << object;
   EXPECT_EQ(object["error"]["kind"], "timeout");
   EXPECT_EQ(object["exitCode"], 10);
-  EXPECT_NE(result.err.find("error: Run " + id +
-                            " succeeded, but saving its images did not "
-                            "finish within --timeout"),
-            std::string::npos)
-      << result.err;
+  const std::string cut =
+      "error: Run " + id + " succeeded, but saving its images did not finish within --timeout";
+  EXPECT_NE(result.err.find(cut), std::string::npos) << result.err;
   EXPECT_NE(result.err.find("runbase wait " + id + " --out DIR"), std::string::npos) << result.err;
   EXPECT_TRUE(files_in(dir.path()).empty()) << "left behind: " << files_in(dir.path()).front();
   // The deadline is the command's: not 60 s of request timeout, nor retries after it.
-  EXPECT_LT(took, std::chrono::seconds(8));
+  EXPECT_LT(took, std::chrono::seconds(14));
 }
 
 TEST(CliDeadlineTest, WaitTimeoutCutsAStalledDownloadToo) {
@@ -912,7 +910,7 @@ TEST(CliDeadlineTest, WaitTimeoutCutsAStalledDownloadToo) {
   ASSERT_EQ(created.exit_code, 0) << describe(created);
   const std::string id = lines(created.out).at(0);
   const ProcessResult result =
-      runbase_cli({"wait", id, "--timeout", "3", "--out", dir.path()}, env_for(front));
+      runbase_cli({"wait", id, "--timeout", "5", "--out", dir.path()}, env_for(front));
   EXPECT_EQ(result.exit_code, 10) << describe(result);
   EXPECT_EQ(front.downloads(), 1u);
   EXPECT_NE(result.err.find("error: Run " + id + " succeeded, but saving"), std::string::npos)
