@@ -23,5 +23,5 @@ if(TARGET runbase_example_quickstart)
 endif()
 
 target_link_libraries(runbase_cli_tests PRIVATE runbase_cli_lib runbase_test_support
-  nlohmann_json::nlohmann_json GTest::gtest_main runbase_warnings)
+  runbase_hostile_support nlohmann_json::nlohmann_json GTest::gtest_main runbase_warnings)
 gtest_discover_tests(runbase_cli_tests PROPERTIES LABELS integration DISCOVERY_TIMEOUT 30)

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstdlib>
@@ -54,10 +55,21 @@ ProcessResult run_process(const ProcessOptions& options) {
     ::close(out_pipe[1]);
     throw std::runtime_error("run_process: pipe2 failed");
   }
+  // A pipe whose read end is closed before the child exists: its first write meets no reader.
+  int closed_pipe[2] = {-1, -1};
+  if (options.stdout_to == StdoutTo::ClosedPipe) {
+    if (::pipe2(closed_pipe, O_CLOEXEC) != 0) throw std::runtime_error("run_process: pipe2 failed");
+    close_fd(closed_pipe[0]);
+  }
   const pid_t pid = ::fork();
   if (pid < 0) throw std::runtime_error("run_process: fork failed");
   if (pid == 0) {
     ::dup2(out_pipe[1], STDOUT_FILENO);
+    if (options.stdout_to == StdoutTo::ClosedPipe) ::dup2(closed_pipe[1], STDOUT_FILENO);
+    if (options.stdout_to == StdoutTo::DevFull) {
+      const int full = ::open("/dev/full", O_WRONLY | O_CLOEXEC);
+      if (full < 0 || ::dup2(full, STDOUT_FILENO) < 0) ::_exit(125);
+    }
     ::dup2(err_pipe[1], STDERR_FILENO);
     ::signal(SIGINT, SIG_DFL);
     ::signal(SIGPIPE, SIG_DFL);
@@ -70,6 +82,7 @@ ProcessResult run_process(const ProcessOptions& options) {
   }
   ::close(out_pipe[1]);
   ::close(err_pipe[1]);
+  close_fd(closed_pipe[1]);
 
   ProcessResult result;
   std::array<int, 2> fds = {out_pipe[0], err_pipe[0]};
@@ -85,7 +98,10 @@ ProcessResult run_process(const ProcessOptions& options) {
       break;
     }
     std::array<pollfd, 2> polled = {pollfd{fds[0], POLLIN, 0}, pollfd{fds[1], POLLIN, 0}};
-    const int ready = ::poll(polled.data(), polled.size(), static_cast<int>(left.count()));
+    constexpr std::chrono::milliseconds kTick{5};
+    const int wait_ms =
+        static_cast<int>(options.on_tick ? std::min(kTick, left).count() : left.count());
+    const int ready = ::poll(polled.data(), polled.size(), wait_ms);
     if (ready < 0 && errno == EINTR) continue;
     for (std::size_t i = 0; i < polled.size(); ++i) {
       if (fds[i] < 0 || (polled[i].revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
@@ -101,7 +117,18 @@ ProcessResult run_process(const ProcessOptions& options) {
     if (options.on_stderr && result.err.size() != seen_err) {
       seen_err = result.err.size();
       const int signal = options.on_stderr(result.err);
-      if (signal != 0) ::kill(pid, signal);
+      if (signal != 0) {
+        ::kill(pid, signal);
+        result.signal_sent = signal;
+      }
+      result.interrupted = result.interrupted || signal == SIGINT;
+    }
+    if (options.on_tick) {
+      const int signal = options.on_tick();
+      if (signal != 0) {
+        ::kill(pid, signal);
+        result.signal_sent = signal;
+      }
       result.interrupted = result.interrupted || signal == SIGINT;
     }
   }

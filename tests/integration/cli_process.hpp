@@ -10,6 +10,13 @@
 
 namespace runbase::testing {
 
+/// Where the child's stdout goes.
+enum class StdoutTo {
+  Pipe,        ///< captured into ProcessResult::out
+  ClosedPipe,  ///< a pipe nobody reads: its read end is closed before the child starts
+  DevFull,     ///< /dev/full: every write fails with ENOSPC
+};
+
 struct ProcessOptions {
   std::vector<std::string> args;  ///< args[0]: the program's path
   /// Set in the child's environment, after every RUNBASE_* variable of the test's own environment
@@ -21,6 +28,10 @@ struct ProcessOptions {
   /// of `run_process` (it may run another process meanwhile). Returns a signal to send the child
   /// now (SIGINT, SIGKILL, ...), or 0.
   std::function<int(const std::string& err)> on_stderr;
+  /// When set: called every few milliseconds while the child runs, to wait for a condition the
+  /// child's output does not show (a file appearing). Returns a signal to send now, or 0.
+  std::function<int()> on_tick;
+  StdoutTo stdout_to = StdoutTo::Pipe;
 };
 
 struct ProcessResult {
@@ -28,6 +39,7 @@ struct ProcessResult {
   std::string out;
   std::string err;
   bool interrupted = false;  ///< SIGINT was sent
+  int signal_sent = 0;       ///< the last signal on_stderr or on_tick asked for, or 0
 };
 
 /// Runs the program to its end (or the timeout) and returns what it printed.

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -21,6 +22,7 @@
 #include "exit_codes.hpp"
 #include "status_line.hpp"
 #include "support/emulator_process.hpp"
+#include "support/hostile_server.hpp"
 
 #ifndef RUNBASE_CLI_PATH
 #error "RUNBASE_CLI_PATH must name the runbase binary"
@@ -32,6 +34,7 @@ namespace {
 using nlohmann::json;
 namespace fs = std::filesystem;
 using Env = std::vector<std::pair<std::string, std::string>>;
+using test_support::LoopbackServer;
 
 const std::string kKey = "sk-cli-test-key-0123456789";
 const std::string kLamp = "A cinematic product photo of a ceramic lamp";
@@ -774,6 +777,312 @@ TEST(CliExitCodeTest, InterruptDuringAWaitExits130AndPrintsTheRunId) {
   EXPECT_EQ(runs[0]["id"], id);
 }
 
+// ---- deadlines, signals and stdout during downloads (issue 11) ----------------------------------
+
+// A front for the emulator: API calls pass through to it with this server's Host header, so the
+// emulator's output URLs name this server, and every image download sends its first 4 KiB, then
+// nothing until the test ends: a stalled CDN, behind a real run.
+class StallingFront {
+ public:
+  explicit StallingFront(const EmulatorProcess& emulator) {
+    const auto forward = [root = emulator.root_url()](const httplib::Request& req,
+                                                      httplib::Response& res) {
+      httplib::Client upstream(root);
+      httplib::Headers headers;
+      for (const char* name : {"Authorization", "Host", "User-Agent", "Accept"}) {
+        if (req.has_header(name)) headers.emplace(name, req.get_header_value(name));
+      }
+      const httplib::Result reply =
+          req.method == "POST"
+              ? upstream.Post(req.path, headers, req.body, req.get_header_value("Content-Type"))
+              : upstream.Get(req.path, headers);
+      if (!reply) {
+        res.status = 502;
+        return;
+      }
+      res.status = reply->status;
+      if (reply->has_header("X-Request-Id")) {
+        res.set_header("X-Request-Id", reply->get_header_value("X-Request-Id"));
+      }
+      res.set_content(reply->body, reply->get_header_value("Content-Type"));
+    };
+    server_.server().Get("/api/v1/.*", forward);
+    server_.server().Post("/api/v1/.*", forward);
+    server_.server().Get("/files/.*", [this](const httplib::Request&, httplib::Response& res) {
+      constexpr std::size_t kImageBytes = 1 << 20;
+      res.set_content_provider(kImageBytes, "image/png",
+                               [this](std::size_t offset, std::size_t, httplib::DataSink& sink) {
+                                 if (offset == 0) {
+                                   const std::string head(4096, '\x89');
+                                   sink.write(head.data(), head.size());
+                                 }
+                                 server_.stall();
+                                 return false;
+                               });
+    });
+    server_.start();
+  }
+
+  std::string base_url() const { return server_.url("/api/v1"); }
+  // Where the front serves (and stalls) the image of `run_id`.
+  std::string image_url(const std::string& run_id) const {
+    return server_.url("/files/generated/" + run_id + ".png");
+  }
+
+  // Image downloads that reached this server.
+  std::size_t downloads() const {
+    std::size_t count = 0;
+    for (const auto& request : server_.received()) {
+      if (request.target.rfind("/files/", 0) == 0) ++count;
+    }
+    return count;
+  }
+
+ private:
+  LoopbackServer server_;
+};
+
+Env env_for(const StallingFront& front) {
+  return {{"RUNBASE_BASE_URL", front.base_url()}, {"RUNBASE_API_KEY", kKey}};
+}
+
+// The names of the files in `dir` (none if it does not exist), hidden ones included.
+std::vector<std::string> files_in(const std::string& dir) {
+  std::vector<std::string> names;
+  std::error_code error;
+  for (const auto& entry : fs::directory_iterator(dir, error)) {
+    names.push_back(entry.path().filename().string());
+  }
+  return names;
+}
+
+bool has_part_file(const std::string& dir) {
+  const auto names = files_in(dir);
+  return std::any_of(names.begin(), names.end(),
+                     [](const std::string& name) { return fs::path(name).extension() == ".part"; });
+}
+
+// Runs the CLI and sends it `signal` once a download's `.part` file exists in `dir`: the moment a
+// killed program would leave it behind.
+ProcessResult runbase_cli_signalled_mid_download(std::vector<std::string> args, Env env,
+                                                 const std::string& dir, int signal) {
+  ProcessOptions options;
+  options.args.push_back(RUNBASE_CLI_PATH);
+  options.args.insert(options.args.end(), args.begin(), args.end());
+  options.env = std::move(env);
+  options.on_tick = [&dir, signal, sent = false]() mutable {
+    if (sent || !has_part_file(dir)) return 0;
+    sent = true;
+    return signal;
+  };
+  return run_process(options);
+}
+
+TEST(CliDeadlineTest, GenerateTimeoutCutsAStalledDownloadAndLeavesNoPartFile) {
+  EmulatorProcess emulator(emulator_args());
+  StallingFront front(emulator);
+  TempDir dir;
+  const auto started = std::chrono::steady_clock::now();
+  const ProcessResult result = runbase_cli(
+      {"generate", kLamp, "--timeout", "6", "--out", dir.path(), "--json"}, env_for(front));
+  const auto took = std::chrono::steady_clock::now() - started;
+  EXPECT_EQ(result.exit_code, 10) << describe(result);
+  EXPECT_EQ(front.downloads(), 1u) << "the run should have finished and its download stalled";
+  json object = only_object(result);  // not const: a missing key reads as null
+  const std::string id = object.value("id", "");
+  EXPECT_EQ(id.rfind("run_", 0), 0u) << object;
+  EXPECT_EQ(object["error"]["kind"], "timeout");
+  EXPECT_EQ(object["exitCode"], 10);
+  const std::string cut =
+      "error: Run " + id + " succeeded, but saving its images did not finish within --timeout";
+  EXPECT_NE(result.err.find(cut), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("runbase wait " + id + " --out DIR"), std::string::npos) << result.err;
+  EXPECT_TRUE(files_in(dir.path()).empty()) << "left behind: " << files_in(dir.path()).front();
+  // The deadline is the command's: not 60 s of request timeout, nor retries after it.
+  EXPECT_LT(took, std::chrono::seconds(14));
+}
+
+TEST(CliDeadlineTest, WaitTimeoutCutsAStalledDownloadToo) {
+  EmulatorProcess emulator(emulator_args());
+  StallingFront front(emulator);
+  TempDir dir;
+  const ProcessResult created = runbase_cli({"generate", kLamp, "--no-wait"}, env_for(emulator));
+  ASSERT_EQ(created.exit_code, 0) << describe(created);
+  const std::string id = lines(created.out).at(0);
+  const ProcessResult result =
+      runbase_cli({"wait", id, "--timeout", "5", "--out", dir.path()}, env_for(front));
+  EXPECT_EQ(result.exit_code, 10) << describe(result);
+  EXPECT_EQ(front.downloads(), 1u);
+  EXPECT_NE(result.err.find("error: Run " + id + " succeeded, but saving"), std::string::npos)
+      << result.err;
+  EXPECT_TRUE(result.out.empty()) << result.out;
+  EXPECT_TRUE(files_in(dir.path()).empty()) << "left behind: " << files_in(dir.path()).front();
+}
+
+TEST(CliDeadlineTest, GetHasAnOverallTimeout) {
+  // A server that never answers: only the command's deadline can end `get`.
+  LoopbackServer stalled;
+  stalled.server().Get(
+      "/api/v1/.*", [&stalled](const httplib::Request&, httplib::Response&) { stalled.stall(); });
+  stalled.start();
+  const auto started = std::chrono::steady_clock::now();
+  const ProcessResult result =
+      runbase_cli({"get", "run_abc", "--timeout", "1", "--json"},
+                  {{"RUNBASE_BASE_URL", stalled.url("/api/v1")}, {"RUNBASE_API_KEY", kKey}});
+  const auto took = std::chrono::steady_clock::now() - started;
+  EXPECT_EQ(result.exit_code, 10) << describe(result);
+  json object = only_object(result);
+  EXPECT_EQ(object["id"], "run_abc");
+  EXPECT_EQ(object["error"]["kind"], "timeout");
+  EXPECT_NE(result.err.find("error: Run run_abc could not be fetched within --timeout"),
+            std::string::npos)
+      << result.err;
+  EXPECT_LT(took, std::chrono::seconds(5));
+  // Its default is that of the other commands.
+  const ProcessResult help = runbase_cli({"get", "--help"}, {});
+  EXPECT_NE(help.out.find("--timeout"), std::string::npos) << help.out;
+  EXPECT_NE(help.out.find("600"), std::string::npos) << help.out;
+}
+
+// SIGINT (Ctrl-C) and SIGTERM in the middle of a download: the partial file is removed, the run
+// id is on stderr with how to resume, --json still prints one whole object, and the exit status
+// is 128 + the signal.
+class CliSignalDuringDownloadTest : public ::testing::TestWithParam<int> {};
+
+TEST_P(CliSignalDuringDownloadTest, GenerateRemovesThePartFileAndPrintsTheRun) {
+  const int signal = GetParam();
+  EmulatorProcess emulator(emulator_args());
+  StallingFront front(emulator);
+  TempDir dir;
+  const ProcessResult result = runbase_cli_signalled_mid_download(
+      {"generate", kLamp, "--out", dir.path(), "--json"}, env_for(front), dir.path(), signal);
+  ASSERT_EQ(result.signal_sent, signal) << describe(result);
+  EXPECT_EQ(result.exit_code, 128 + signal) << describe(result);
+  json object = only_object(result);
+  const std::string id = object.value("id", "");
+  EXPECT_EQ(id.rfind("run_", 0), 0u) << object;
+  EXPECT_EQ(object["error"]["kind"], "interrupted");
+  EXPECT_EQ(object["exitCode"], 128 + signal);
+  EXPECT_NE(result.err.find("Interrupted while saving the images of run " + id), std::string::npos)
+      << result.err;
+  EXPECT_NE(result.err.find("runbase wait " + id + " --out DIR"), std::string::npos) << result.err;
+  EXPECT_TRUE(files_in(dir.path()).empty()) << "left behind: " << files_in(dir.path()).front();
+}
+
+TEST_P(CliSignalDuringDownloadTest, BatchRemovesThePartFileAndListsTheRun) {
+  const int signal = GetParam();
+  EmulatorProcess emulator(emulator_args());
+  StallingFront front(emulator);
+  TempDir dir;
+  const std::string file = write_file(dir, "prompts.txt", "A red fox\n");
+  const std::string out = dir.path() + "/out";
+  const ProcessResult result = runbase_cli_signalled_mid_download(
+      {"batch", file, "--out", out, "--json"}, env_for(front), out, signal);
+  ASSERT_EQ(result.signal_sent, signal) << describe(result);
+  EXPECT_EQ(result.exit_code, 128 + signal) << describe(result);
+  json object = only_object(result);
+  const std::string id = object.value("id", "");
+  EXPECT_EQ(id.rfind("run_", 0), 0u) << object;
+  EXPECT_EQ(object["line"], 1);
+  EXPECT_EQ(object["error"]["kind"], "interrupted");
+  EXPECT_NE(result.err.find("1 succeeded run not saved (" + id + ")"), std::string::npos)
+      << result.err;
+  EXPECT_TRUE(files_in(out).empty()) << "left behind: " << files_in(out).front();
+}
+
+TEST_P(CliSignalDuringDownloadTest, DownloadRemovesThePartFile) {
+  const int signal = GetParam();
+  EmulatorProcess emulator(emulator_args());
+  StallingFront front(emulator);
+  TempDir dir;
+  const ProcessResult created =
+      runbase_cli({"generate", kLamp, "--json", "--out", dir.path()}, env_for(emulator));
+  ASSERT_EQ(created.exit_code, 0) << describe(created);
+  const std::string id = only_object(created)["id"];
+  const std::string url = front.image_url(id);
+  const std::string out = dir.path() + "/out";
+  const ProcessResult result = runbase_cli_signalled_mid_download(
+      {"download", url, "--out", out, "--json"}, {}, out, signal);
+  ASSERT_EQ(result.signal_sent, signal) << describe(result);
+  EXPECT_EQ(result.exit_code, 128 + signal) << describe(result);
+  EXPECT_EQ(only_object(result)["error"]["kind"], "interrupted");
+  EXPECT_TRUE(files_in(out).empty()) << "left behind: " << files_in(out).front();
+}
+
+INSTANTIATE_TEST_SUITE_P(Signals, CliSignalDuringDownloadTest, ::testing::Values(SIGINT, SIGTERM),
+                         [](const ::testing::TestParamInfo<int>& param) {
+                           return std::string(param.param == SIGINT ? "Sigint" : "Sigterm");
+                         });
+
+TEST(CliSignalTest, SigtermDuringAWaitPrintsTheRunAndExits143) {
+  EmulatorProcess emulator(emulator_args());
+  std::function<int(const std::string&)> watch = [sent = false](const std::string& err) mutable {
+    if (sent || err.find(": pending") == std::string::npos) return 0;
+    sent = true;
+    return SIGTERM;
+  };
+  const ProcessResult result =
+      runbase_cli_watched({"generate", "A lamp [never]", "--json"}, env_for(emulator), watch);
+  ASSERT_EQ(result.signal_sent, SIGTERM) << describe(result);
+  EXPECT_EQ(result.exit_code, 143) << describe(result);
+  json object = only_object(result);
+  const std::string id = object.value("id", "");
+  EXPECT_EQ(id.rfind("run_", 0), 0u) << object;
+  EXPECT_EQ(object["error"]["kind"], "interrupted");
+  EXPECT_EQ(object["exitCode"], 143);
+  EXPECT_NE(result.err.find("runbase wait " + id), std::string::npos) << result.err;
+}
+
+// ---- stdout that cannot be written ------------------------------------------------------------
+
+ProcessResult runbase_cli_to(StdoutTo target, std::vector<std::string> args, Env env) {
+  ProcessOptions options;
+  options.args.push_back(RUNBASE_CLI_PATH);
+  options.args.insert(options.args.end(), args.begin(), args.end());
+  options.env = std::move(env);
+  options.stdout_to = target;
+  return run_process(options);
+}
+
+TEST(CliStdoutTest, AClosedPipeIsAnErrorNotASilentDeath) {
+  EmulatorProcess emulator(emulator_args());
+  TempDir dir;
+  // As in `runbase generate ... | head -c0`: the reader is gone before anything is written.
+  const ProcessResult result = runbase_cli_to(
+      StdoutTo::ClosedPipe, {"generate", kLamp, "--out", dir.path()}, env_for(emulator));
+  EXPECT_EQ(result.exit_code, 1) << describe(result);  // not 141: SIGPIPE
+  EXPECT_NE(result.err.find("error: Could not write to stdout (Broken pipe)"), std::string::npos)
+      << result.err;
+  // The work was done all the same, and the message says where it went.
+  const auto names = files_in(dir.path());
+  ASSERT_EQ(names.size(), 1u);
+  EXPECT_TRUE(is_png_file(dir.path() + "/" + names[0])) << names[0];
+  EXPECT_NE(result.err.find(names[0]), std::string::npos) << result.err;
+}
+
+TEST(CliStdoutTest, AFullDiskIsAnErrorForEveryCommand) {
+  EmulatorProcess emulator(emulator_args());
+  TempDir dir;
+  const ProcessResult generated = runbase_cli_to(
+      StdoutTo::DevFull, {"generate", kLamp, "--out", dir.path(), "--json"}, env_for(emulator));
+  EXPECT_EQ(generated.exit_code, 1) << describe(generated);
+  EXPECT_NE(generated.err.find("error: Could not write to stdout (No space left on device)"),
+            std::string::npos)
+      << generated.err;
+  EXPECT_FALSE(has_part_file(dir.path()));
+
+  const ProcessResult created = runbase_cli({"generate", kLamp, "--no-wait"}, env_for(emulator));
+  ASSERT_EQ(created.exit_code, 0) << describe(created);
+  const std::string id = lines(created.out).at(0);
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"get", id}, std::vector<std::string>{"get", id, "--json"},
+        std::vector<std::string>{"generate", kLamp, "--no-wait"}}) {
+    const ProcessResult result = runbase_cli_to(StdoutTo::DevFull, args, env_for(emulator));
+    EXPECT_EQ(result.exit_code, 1) << args[0] << ' ' << args.back() << '\n' << describe(result);
+    EXPECT_NE(result.err.find("error: Could not write to stdout"), std::string::npos) << result.err;
+  }
+}
+
 // ---- the classification table, in process ------------------------------------------------------
 
 ApiErrorDetails details(int status, std::string code) {
@@ -816,6 +1125,29 @@ TEST(CliFailureTest, EachErrorClassHasItsExitCode) {
   EXPECT_EQ(classify(ApiError("m", details(409, ""))).code, ExitCode::Other);
   EXPECT_EQ(classify(std::runtime_error("disk full")).code, ExitCode::Other);
   EXPECT_EQ(cli::to_int(ExitCode::Interrupted), 130);
+}
+
+TEST(CliFailureTest, DeadlinesSignalsAndStdoutErrorsDuringDownloads) {
+  using cli::ExitCode;
+  const cli::Failure download = classify(cli::DeadlineError("m"), cli::Phase::Download, "run_5");
+  EXPECT_EQ(download.code, ExitCode::Timeout);
+  EXPECT_EQ(download.kind, "timeout");
+  EXPECT_NE(download.message.find("Run run_5 succeeded"), std::string::npos) << download.message;
+  EXPECT_NE(download.hint.find("runbase wait run_5 --out DIR"), std::string::npos);
+  EXPECT_EQ(classify(cli::DeadlineError("m"), cli::Phase::Get, "run_6").code, ExitCode::Timeout);
+
+  const cli::Failure cut = classify(CancelledError("m"), cli::Phase::Download, "run_7");
+  EXPECT_EQ(cut.code, ExitCode::Interrupted);
+  EXPECT_NE(cut.message.find("Interrupted while saving the images of run run_7"), std::string::npos)
+      << cut.message;
+
+  // The files were saved: no advice to save them again, only about stdout.
+  const cli::Failure output = classify(cli::OutputError("m"), cli::Phase::Download, "run_8");
+  EXPECT_EQ(output.code, ExitCode::Other);
+  EXPECT_EQ(output.hint.find("runbase wait"), std::string::npos) << output.hint;
+
+  EXPECT_EQ(cli::to_int(ExitCode::Terminated), 143);
+  EXPECT_EQ(cli::kind_name(ExitCode::Terminated), "interrupted");
 }
 
 TEST(CliFailureTest, HintsSayWhatToDoNext) {

@@ -5,8 +5,11 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <chrono>
+#include <csignal>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <filesystem>
 #include <fstream>
@@ -14,10 +17,12 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "batch_file.hpp"
+#include "bounded_transport.hpp"
 #include "exit_codes.hpp"
 #include "interrupt.hpp"
 #include "json_output.hpp"
@@ -57,6 +62,7 @@ struct GenerateOptions {
 
 struct GetOptions {
   std::string run_id;
+  double timeout = kDefaultTimeoutSeconds;
   bool json = false;
 };
 
@@ -98,6 +104,14 @@ std::string environment(const char* name) {
 
 std::chrono::milliseconds to_duration(double seconds) {
   return std::chrono::milliseconds(static_cast<long long>(seconds * 1000.0));
+}
+
+using Deadline = std::optional<std::chrono::steady_clock::time_point>;
+
+// The end of a command given `--timeout SECONDS` from now; 0: none.
+Deadline deadline_after(double seconds) {
+  if (!(seconds > 0)) return std::nullopt;
+  return std::chrono::steady_clock::now() + to_duration(seconds);
 }
 
 // --rate-limit: "N/SECONDS" (SECONDS may have a fraction), or "0" for none. nullopt: not valid.
@@ -160,20 +174,32 @@ fs::path download_name(const std::string& url, std::size_t index, std::set<std::
   return fs::path(name);
 }
 
-// One command's surroundings: the console, the status line and the Client's options.
+// One command's surroundings: the console, the status line, the Client's options, and what stops
+// the command: SIGINT and SIGTERM (for the whole command, downloads included) and its deadline.
 class Session {
  public:
   Session(Console& console, GlobalOptions global)
       : console_(console),
         global_(std::move(global)),
-        status_(console.err, console.err_is_terminal) {}
+        status_(console.err, console.err_is_terminal),
+        interrupt_(stop_) {}
 
   std::ostream& out() { return console_.out; }
   StatusLine& status() { return status_; }
+  // Cancelled by the first SIGINT or SIGTERM.
+  const CancellationToken& stop_token() const { return stop_; }
+  bool interrupted() const { return interrupt_.interrupted(); }
+  // The exit status for an interruption: 130 after SIGINT, 143 after SIGTERM.
+  ExitCode interrupted_code() const {
+    return interrupt_.signal() == SIGTERM ? ExitCode::Terminated : ExitCode::Interrupted;
+  }
 
   // Throws ValidationError (no key, bad base URL): callers classify it like any other failure.
-  Client make_client() {
+  // With `deadline`, every request obeys it and the stop token (see BoundedTransport); without,
+  // the SDK's own wait deadline and cancellation apply (a create is never cut short from here).
+  Client make_client(Deadline deadline = std::nullopt) {
     ClientOptions options = base_options();
+    if (deadline) bound(options, deadline);
     options.api_key = global_.api_key;
     if (trimmed(options.api_key.empty() ? environment("RUNBASE_API_KEY") : options.api_key)
             .empty()) {
@@ -186,19 +212,20 @@ class Session {
 
   // For commands that only download: see kDownloadOnlyKey. The base URL is fixed too, so an
   // unusable RUNBASE_BASE_URL cannot fail a command that never calls the API.
-  Client make_download_client() {
+  // Its downloads stop at `deadline` and on SIGINT or SIGTERM, removing their partial file.
+  Client make_download_client(Deadline deadline = std::nullopt) {
     ClientOptions options = base_options();
     options.api_key = kDownloadOnlyKey;
     options.base_url = "https://runbase.net/api/v1";
+    bound(options, deadline);
     return Client(std::move(options));
   }
 
   // The wait options every waiting command uses: the deadline, Ctrl-C, and the status line.
-  WaitOptions wait_options(double timeout_seconds, const CancellationToken& token,
-                           std::string& run_id) {
+  WaitOptions wait_options(double timeout_seconds, std::string& run_id) {
     WaitOptions options;
     options.timeout = to_duration(timeout_seconds);
-    options.cancel = &token;
+    options.cancel = &stop_;
     // On a terminal the line keeps the way so far ("pending -> processing"); plain mode prints
     // one line per change anyway.
     auto trail = std::make_shared<std::string>();
@@ -213,9 +240,10 @@ class Session {
   }
 
   // Reports `error` on stderr (and stdout with --json) and returns the exit status.
-  int fail(std::exception_ptr error, Phase phase, const std::string& run_id, bool json) {
+  int fail(const std::exception_ptr& error, Phase phase, const std::string& run_id, bool json) {
     status_.finish(true);
     Failure failure = describe_failure(error, phase, run_id);
+    if (failure.code == ExitCode::Interrupted) failure.code = interrupted_code();
     report(failure);
     if (json) console_.out << failure_json(failure, error) << '\n' << std::flush;
     return to_int(failure.code);
@@ -226,7 +254,25 @@ class Session {
     if (!failure.hint.empty()) status_.print("hint: " + failure.hint);
   }
 
+  // Writes `text` (results: one or more whole lines) to stdout and flushes. Throws OutputError
+  // when stdout cannot take it (a closed pipe, a full disk); `lost` (a sentence) says what the
+  // user did not see.
+  void emit(const std::string& text, const std::string& lost) {
+    errno = 0;
+    console_.out << text << std::flush;
+    if (console_.out) return;
+    const int error = errno;
+    throw OutputError("Could not write to stdout" +
+                      (error != 0 ? " (" + std::string(std::strerror(error)) + ")" : "") + ". " +
+                      lost);
+  }
+
  private:
+  void bound(ClientOptions& options, Deadline deadline) {
+    options.transport =
+        std::make_shared<BoundedTransport>(make_curl_transport(options), stop_, deadline);
+  }
+
   ClientOptions base_options() {
     ClientOptions options;
     options.base_url = global_.base_url;
@@ -251,9 +297,12 @@ class Session {
   Console& console_;
   GlobalOptions global_;
   StatusLine status_;
+  CancellationToken stop_;
+  InterruptGuard interrupt_;
 };
 
-void print_run(std::ostream& out, const Run& run) {
+std::string run_text(const Run& run) {
+  std::ostringstream out;
   out << "id:        " << run.id << '\n';
   out << "model:     " << run.model << '\n';
   out << "status:    " << (run.status_text.empty() ? to_string(run.status) : run.status_text)
@@ -269,16 +318,23 @@ void print_run(std::ostream& out, const Run& run) {
     if (!run.error->code.empty()) out << " [" << run.error->code << ']';
     out << '\n';
   }
-  out << std::flush;
+  return out.str();
 }
 
-void print_files(std::ostream& out, const Run& run, const std::vector<fs::path>& files, bool json) {
+// Prints what `generate` and `wait` saved. If stdout cannot take it, the error names the files,
+// which are saved all the same.
+void print_files(Session& session, const Run& run, const std::vector<fs::path>& files, bool json) {
+  std::string text;
+  std::string names;
+  for (const auto& file : files) names += (names.empty() ? "" : ", ") + file.string();
   if (json) {
-    out << run_json(run, files) << '\n';
+    text = run_json(run, files) + '\n';
   } else {
-    for (const auto& file : files) out << file.string() << '\n';
+    for (const auto& file : files) text += file.string() + '\n';
   }
-  out << std::flush;
+  session.emit(text, "Run " + run.id + " succeeded and its images were saved" +
+                         (names.empty() ? std::string() : " as " + names) +
+                         ", but not listed there.");
 }
 
 int generate(Session& session, const GenerateOptions& options) {
@@ -296,10 +352,10 @@ int generate(Session& session, const GenerateOptions& options) {
     if (options.no_wait) {
       phase = Phase::Create;
       const Run run = client.create_run(input);
-      if (options.json) {
-        session.out() << run_json(run) << '\n' << std::flush;
-      } else {
-        session.out() << run.id << '\n' << std::flush;
+      session.emit(
+          (options.json ? run_json(run) : run.id) + '\n',
+          "Run " + run.id + " was created (and is billed), but its id was not printed there.");
+      if (!options.json) {
         session.status().print("Created run " + run.id + " (" + dollars(run.cost_usd_micros) +
                                "); `runbase wait " + run.id +
                                " --out DIR` waits for it and saves the images.");
@@ -307,24 +363,23 @@ int generate(Session& session, const GenerateOptions& options) {
       return to_int(ExitCode::Ok);
     }
 
-    CancellationToken token;
-    Run run;
-    {
-      InterruptGuard guard(token);
-      WaitOptions wait = session.wait_options(options.timeout, token, run_id);
-      // generate() reports the created run through on_update first: from then on the run exists.
-      auto on_update = wait.on_update;
-      wait.on_update = [&phase, on_update](const Run& update) {
-        phase = Phase::Wait;
-        on_update(update);
-      };
-      phase = Phase::Create;
-      if (session.status().live()) session.status().set("creating run");
-      run = client.generate(input, wait);
-    }
+    // --timeout bounds the whole command: the create, the wait and the downloads.
+    const Deadline deadline = deadline_after(options.timeout);
+    WaitOptions wait = session.wait_options(options.timeout, run_id);
+    // generate() reports the created run through on_update first: from then on the run exists.
+    auto on_update = wait.on_update;
+    wait.on_update = [&phase, on_update](const Run& update) {
+      phase = Phase::Wait;
+      on_update(update);
+    };
+    phase = Phase::Create;
+    if (session.status().live()) session.status().set("creating run");
+    const Run run = client.generate(input, wait);
     session.status().finish(true);
     phase = Phase::Download;
-    print_files(session.out(), run, client.download_outputs(run, options.out), options.json);
+    print_files(session, run,
+                session.make_download_client(deadline).download_outputs(run, options.out),
+                options.json);
     return to_int(ExitCode::Ok);
   } catch (...) {
     return session.fail(std::current_exception(), phase, run_id, options.json);
@@ -333,13 +388,11 @@ int generate(Session& session, const GenerateOptions& options) {
 
 int get(Session& session, const GetOptions& options) {
   try {
-    Client client = session.make_client();
+    // The one request (and its retries) ends at --timeout, or at Ctrl-C.
+    Client client = session.make_client(deadline_after(options.timeout));
     const Run run = client.get_run(options.run_id);
-    if (options.json) {
-      session.out() << run_json(run) << '\n' << std::flush;
-    } else {
-      print_run(session.out(), run);
-    }
+    session.emit(options.json ? run_json(run) + '\n' : run_text(run),
+                 "Run " + run.id + " was not shown.");
     return to_int(ExitCode::Ok);
   } catch (...) {
     return session.fail(std::current_exception(), Phase::Get, options.run_id, options.json);
@@ -351,15 +404,14 @@ int wait(Session& session, const WaitCommandOptions& options) {
   Phase phase = Phase::Wait;
   try {
     Client client = session.make_client();
-    CancellationToken token;
-    Run run;
-    {
-      InterruptGuard guard(token);
-      run = client.wait(options.run_id, session.wait_options(options.timeout, token, run_id));
-    }
+    // --timeout bounds the whole command: the wait and the downloads.
+    const Deadline deadline = deadline_after(options.timeout);
+    const Run run = client.wait(options.run_id, session.wait_options(options.timeout, run_id));
     session.status().finish(true);
     phase = Phase::Download;
-    print_files(session.out(), run, client.download_outputs(run, options.out), options.json);
+    print_files(session, run,
+                session.make_download_client(deadline).download_outputs(run, options.out),
+                options.json);
     return to_int(ExitCode::Ok);
   } catch (...) {
     return session.fail(std::current_exception(), phase, run_id, options.json);
@@ -385,16 +437,23 @@ int download(Session& session, const DownloadOptions& options) {
     const fs::path file = fs::path(options.out) / download_name(url, index, used);
     try {
       client->download(url, file);
-      session.out() << (options.json ? download_json(url, file) : file.string()) << '\n'
-                    << std::flush;
     } catch (...) {
       // Keep going: one dead link should not cost the others. The first failure decides the
-      // exit status.
+      // exit status. SIGINT or SIGTERM stops here: the partial file is gone already.
       Failure failure = describe_failure(std::current_exception(), Phase::Download, {});
+      if (failure.code == ExitCode::Interrupted) failure.code = session.interrupted_code();
       failure.message = url + ": " + failure.message;
       session.report(failure);
       if (options.json) session.out() << download_failure_json(url, failure) << '\n' << std::flush;
       if (status == to_int(ExitCode::Ok)) status = to_int(failure.code);
+      if (session.interrupted()) return to_int(session.interrupted_code());
+      continue;
+    }
+    try {
+      session.emit((options.json ? download_json(url, file) : file.string()) + '\n',
+                   url + " was saved as " + file.string() + ", but not listed there.");
+    } catch (...) {
+      return session.fail(std::current_exception(), Phase::Other, {}, false);
     }
   }
   return status;
@@ -450,8 +509,10 @@ int batch(Session& session, const BatchCommandOptions& options) {
   }
 
   std::optional<Client> client;
+  std::optional<Client> downloader;  // stops on SIGINT or SIGTERM, removing its partial file
   try {
     client.emplace(session.make_client());
+    downloader.emplace(session.make_download_client());
   } catch (...) {
     return session.fail(std::current_exception(), Phase::Other, {}, options.json);
   }
@@ -460,13 +521,12 @@ int batch(Session& session, const BatchCommandOptions& options) {
   for (const BatchItem& item : file.items) inputs.push_back(item.input);
   const std::size_t total = inputs.size();
 
-  CancellationToken token;
   BatchOptions batch_options;
   batch_options.max_in_flight = options.concurrency;
   batch_options.journal = options.journal;
   batch_options.recreate_unknown = options.recreate_unknown;
   batch_options.wait.timeout = to_duration(options.timeout);
-  batch_options.wait.cancel = &token;
+  batch_options.wait.cancel = &session.stop_token();
   // The SDK reports runs and progress on this thread: count successes to show failures.
   std::set<std::string> succeeded;
   const auto started = std::chrono::steady_clock::now();
@@ -487,12 +547,9 @@ int batch(Session& session, const BatchCommandOptions& options) {
   };
 
   std::vector<BatchResult> results;
-  bool interrupted = false;
   try {
     session.status().set(batch_progress(0, total, 0, {}));
-    InterruptGuard guard(token);
     results = client->generate_batch(inputs, batch_options);
-    interrupted = guard.interrupted();
   } catch (...) {
     // Only the batch as a whole throws: a journal that cannot be read or written.
     return session.fail(std::current_exception(), Phase::Other, {}, options.json);
@@ -502,16 +559,21 @@ int batch(Session& session, const BatchCommandOptions& options) {
   int status = to_int(ExitCode::Ok);
   std::size_t saved = 0;
   std::vector<std::string> left_running;
+  std::vector<std::string> not_saved;  // succeeded runs whose download was interrupted
   std::size_t not_started = 0;
   std::set<std::string> hints_given;
-  const auto note_failure = [&](Failure failure, std::size_t line, std::exception_ptr error) {
+  const auto note_failure = [&](Failure failure, std::size_t line, const std::exception_ptr& error,
+                                Phase phase) {
+    if (failure.code == ExitCode::Interrupted) failure.code = session.interrupted_code();
     if (status == to_int(ExitCode::Ok)) status = to_int(failure.code);
     if (options.json) {
       session.out() << with_line(failure_json(failure, error), line) << '\n' << std::flush;
     }
-    if (failure.code == ExitCode::Interrupted) {
+    if (failure.code == session.interrupted_code()) {
       // Summed up below rather than one message per line.
-      if (failure.run_id.empty()) {
+      if (phase == Phase::Download) {
+        not_saved.push_back(failure.run_id);
+      } else if (failure.run_id.empty()) {
         ++not_started;
       } else {
         left_running.push_back(failure.run_id);
@@ -527,34 +589,48 @@ int batch(Session& session, const BatchCommandOptions& options) {
     const std::size_t line = file.items[index].line;
     BatchResult& result = results[index];
     if (!result.run) {
-      note_failure(describe_failure(result.error, Phase::Batch, {}), line, result.error);
+      note_failure(describe_failure(result.error, Phase::Batch, {}), line, result.error,
+                   Phase::Batch);
       continue;
     }
     try {
-      const std::vector<fs::path> files = client->download_outputs(*result.run, options.out);
+      const std::vector<fs::path> files = downloader->download_outputs(*result.run, options.out);
       ++saved;
+      std::string text;
       if (options.json) {
-        session.out() << with_line(run_json(*result.run, files), line) << '\n';
+        text = with_line(run_json(*result.run, files), line) + '\n';
       } else {
-        for (const auto& path : files) session.out() << path.string() << '\n';
+        for (const auto& path : files) text += path.string() + '\n';
       }
-      session.out() << std::flush;
+      session.emit(text, "Line " + std::to_string(line) + " (run " + result.run->id +
+                             ") was saved, but not listed there; later lines were not saved.");
+    } catch (const OutputError&) {
+      // stdout is gone: nothing more can be printed there, the rest is said on stderr.
+      return session.fail(std::current_exception(), Phase::Other, result.run->id, false);
     } catch (...) {
       const std::exception_ptr error = std::current_exception();
-      note_failure(describe_failure(error, Phase::Download, result.run->id), line, error);
+      note_failure(describe_failure(error, Phase::Download, result.run->id), line, error,
+                   Phase::Download);
     }
   }
   session.status().print("batch: " + std::to_string(saved) + " of " + std::to_string(total) +
                          " saved in " + session.status().elapsed_text() + ".");
-  if (interrupted) {
-    status = to_int(ExitCode::Interrupted);
+  if (session.interrupted()) {
+    status = to_int(session.interrupted_code());
+    const auto listed = [](const std::vector<std::string>& ids) {
+      std::string text;
+      for (std::size_t i = 0; i < ids.size(); ++i) text += (i == 0 ? " (" : ", ") + ids[i];
+      return text + (ids.empty() ? "" : ")");
+    };
     std::string message = "error: Interrupted: " + std::to_string(left_running.size()) + " run" +
-                          (left_running.size() == 1 ? "" : "s") + " left running";
-    for (std::size_t i = 0; i < left_running.size(); ++i) {
-      message += (i == 0 ? " (" : ", ") + left_running[i];
+                          (left_running.size() == 1 ? "" : "s") + " left running" +
+                          listed(left_running) + ", ";
+    if (!not_saved.empty()) {
+      message += std::to_string(not_saved.size()) + " succeeded run" +
+                 (not_saved.size() == 1 ? "" : "s") + " not saved" + listed(not_saved) + ", ";
     }
-    message += std::string(left_running.empty() ? "" : ")") + ", " + std::to_string(not_started) +
-               " line" + (not_started == 1 ? "" : "s") + " not started.";
+    message +=
+        std::to_string(not_started) + " line" + (not_started == 1 ? "" : "s") + " not started.";
     session.status().print(message);
     session.status().print(
         options.journal.empty()
@@ -620,7 +696,8 @@ int run_cli(int argc, const char* const* argv, Console& console) {
   generate_command->add_flag("--no-wait", generate_options.no_wait,
                              "Only create the run and print its id");
   generate_command
-      ->add_option("--timeout", generate_options.timeout, "Seconds to wait at most (0: no limit)")
+      ->add_option("--timeout", generate_options.timeout,
+                   "Seconds for the whole command at most, downloads included (0: no limit)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   generate_command->add_flag("--json", generate_options.json,
@@ -629,6 +706,11 @@ int run_cli(int argc, const char* const* argv, Console& console) {
   GetOptions get_options;
   CLI::App* get_command = app.add_subcommand("get", "Show a run's status and outputs");
   get_command->add_option("run_id", get_options.run_id, "The run id (run_...)")->required();
+  get_command
+      ->add_option("--timeout", get_options.timeout,
+                   "Seconds to try at most, retries included (0: no limit)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   get_command->add_flag("--json", get_options.json, "Print the run as a JSON object");
 
   WaitCommandOptions wait_options;
@@ -638,7 +720,8 @@ int run_cli(int argc, const char* const* argv, Console& console) {
   wait_command->add_option("--out", wait_options.out, "Directory for the images")
       ->capture_default_str();
   wait_command
-      ->add_option("--timeout", wait_options.timeout, "Seconds to wait at most (0: no limit)")
+      ->add_option("--timeout", wait_options.timeout,
+                   "Seconds for the whole command at most, downloads included (0: no limit)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   wait_command->add_flag("--json", wait_options.json, "Print the run as a JSON object");
@@ -693,11 +776,18 @@ int run_cli(int argc, const char* const* argv, Console& console) {
   if (!rate_limit_text.empty()) global.rate_limit = parse_rate_limit(rate_limit_text);
   try {
     Session session(console, global);
-    if (generate_command->parsed()) return generate(session, generate_options);
-    if (get_command->parsed()) return get(session, get_options);
-    if (wait_command->parsed()) return wait(session, wait_options);
-    if (download_command->parsed()) return download(session, download_options);
-    if (batch_command->parsed()) return batch(session, batch_options);
+    int status = to_int(ExitCode::Other);
+    if (generate_command->parsed()) status = generate(session, generate_options);
+    if (get_command->parsed()) status = get(session, get_options);
+    if (wait_command->parsed()) status = wait(session, wait_options);
+    if (download_command->parsed()) status = download(session, download_options);
+    if (batch_command->parsed()) status = batch(session, batch_options);
+    // The commands check their own writes; this catches any other that went nowhere.
+    if (status == to_int(ExitCode::Ok) && !(console.out << std::flush)) {
+      console.err << "error: Could not write the results to stdout.\n" << std::flush;
+      return to_int(ExitCode::Other);
+    }
+    return status;
   } catch (const std::exception& e) {
     console.err << "error: " << e.what() << std::endl;
   }

@@ -31,7 +31,18 @@ std::string unknown_outcome_hint(Phase phase) {
   return "Try again in a moment; if it persists, check --base-url and your network.";
 }
 
-Failure classify(std::exception_ptr error, Phase phase, std::string_view run_id) {
+template <typename E>
+bool is(const std::exception_ptr& error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const E&) {
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
+Failure classify(const std::exception_ptr& error, Phase phase, std::string_view run_id) {
   Failure failure;
   failure.run_id = std::string(run_id);
   try {
@@ -137,12 +148,42 @@ Failure classify(std::exception_ptr error, Phase phase, std::string_view run_id)
     failure.message = e.what();
     failure.code = ExitCode::Interrupted;
     if (!e.run_id().empty()) failure.run_id = e.run_id();
-    failure.message = failure.run_id.empty()
-                          ? std::string("Interrupted.")
-                          : "Interrupted: stopped waiting for run " + failure.run_id + ".";
-    failure.hint = failure.run_id.empty()
-                       ? "Nothing is left running."
-                       : "The run goes on and is billed: " + wait_again(failure.run_id);
+    if (failure.run_id.empty()) {
+      failure.message = "Interrupted.";
+      failure.hint = "Nothing is left running.";
+    } else if (phase == Phase::Download) {
+      failure.message = "Interrupted while saving the images of run " + failure.run_id +
+                        "; no partial file was kept.";
+      failure.hint = "The run succeeded: `runbase wait " + failure.run_id +
+                     " --out DIR` saves its images again.";
+    } else if (phase == Phase::Get) {
+      failure.message = "Interrupted before run " + failure.run_id + " was shown.";
+    } else {
+      failure.message = "Interrupted: stopped waiting for run " + failure.run_id + ".";
+      failure.hint = "The run goes on and is billed: " + wait_again(failure.run_id);
+    }
+  } catch (const DeadlineError& e) {
+    // The command's own --timeout ran out in the middle of a request (downloads, get).
+    failure.message = e.what();
+    failure.code = ExitCode::Timeout;
+    if (phase == Phase::Download && !failure.run_id.empty()) {
+      failure.message = "Run " + failure.run_id +
+                        " succeeded, but saving its images did not finish within --timeout; "
+                        "no partial file was kept.";
+      failure.hint = "`runbase wait " + failure.run_id +
+                     " --out DIR` saves them again; use a larger --timeout (0: none).";
+    } else if (phase == Phase::Get) {
+      failure.message =
+          (failure.run_id.empty() ? std::string("The run") : "Run " + failure.run_id) +
+          " could not be fetched within --timeout.";
+      failure.hint = "Try again later, or with a larger --timeout (0: none).";
+    } else {
+      failure.hint = "Try again later, or with a larger --timeout (0: none).";
+    }
+  } catch (const OutputError& e) {
+    failure.message = e.what();
+    failure.code = ExitCode::Other;
+    failure.hint = "Check where stdout goes: a closed pipe, a full disk.";
   } catch (const ConnectionError& e) {
     failure.message = e.what();
     failure.code = ExitCode::ServerOrNetwork;
@@ -176,8 +217,9 @@ Failure classify(std::exception_ptr error, Phase phase, std::string_view run_id)
         "shows the run's current output URLs.";
   }
   // The run exists and the failure was on the way to its result: say how to resume.
-  const bool transient = failure.code == ExitCode::ServerOrNetwork ||
-                         failure.code == ExitCode::Limit || failure.code == ExitCode::Other;
+  const bool transient = (failure.code == ExitCode::ServerOrNetwork ||
+                          failure.code == ExitCode::Limit || failure.code == ExitCode::Other) &&
+                         !is<OutputError>(error);
   if (!failure.run_id.empty() && transient && (phase == Phase::Wait || phase == Phase::Download)) {
     const std::string resume = phase == Phase::Wait
                                    ? "The run goes on: " + wait_again(failure.run_id)
@@ -216,14 +258,16 @@ std::string_view kind_name(ExitCode code) noexcept {
     case ExitCode::Timeout:
       return "timeout";
     case ExitCode::Interrupted:
+    case ExitCode::Terminated:
       return "interrupted";
   }
   return "other";
 }
 
-Failure describe_failure(std::exception_ptr error, Phase phase, std::string_view run_id) noexcept {
+Failure describe_failure(const std::exception_ptr& error, Phase phase,
+                         std::string_view run_id) noexcept {
   try {
-    return classify(std::move(error), phase, run_id);
+    return classify(error, phase, run_id);
   } catch (...) {
     // Out of memory while building strings: still give the right exit status.
     Failure failure;

@@ -16,6 +16,21 @@ class MissingApiKeyError : public ValidationError {
   using ValidationError::ValidationError;
 };
 
+/// A request that the command's own deadline (`--timeout`) cut short, or one that would have
+/// started after it. Not a `TimeoutError`: the SDK retries those, and no time is left to retry in.
+/// Reported with the timeout exit code.
+class DeadlineError : public Error {
+ public:
+  using Error::Error;
+};
+
+/// The results could not be written to stdout (a closed pipe, a full disk): exit code 1, even
+/// though the work itself (the run, its saved files) was done.
+class OutputError : public Error {
+ public:
+  using Error::Error;
+};
+
 /// The exit status of `runbase`: one per failure class, so scripts can branch on it. This table is
 /// the contract documented in docs/CLI.md; never renumber an entry.
 enum class ExitCode : int {
@@ -30,7 +45,8 @@ enum class ExitCode : int {
   ServerOrNetwork = 8,  ///< unreachable, connection broke, request timed out, 5xx, unreadable reply
   RunFailed = 9,        ///< the run ended `failed` (the service refunds it)
   Timeout = 10,         ///< the run did not finish within --timeout; it goes on
-  Interrupted = 130,    ///< Ctrl-C during a wait (128 + SIGINT); the run goes on
+  Interrupted = 130,    ///< Ctrl-C during a wait or download (128 + SIGINT); the run goes on
+  Terminated = 143,     ///< SIGTERM, handled like Ctrl-C (128 + SIGTERM); kind "interrupted"
 };
 
 constexpr int to_int(ExitCode code) noexcept { return static_cast<int>(code); }
@@ -60,7 +76,8 @@ struct Failure {
 
 /// Classifies `error` (thrown while doing `phase` on `run_id`, which may be empty).
 /// Never throws.
-Failure describe_failure(std::exception_ptr error, Phase phase, std::string_view run_id) noexcept;
+Failure describe_failure(const std::exception_ptr& error, Phase phase,
+                         std::string_view run_id) noexcept;
 
 /// The machine-readable name of an exit code's class ("usage", "run_failed", ...).
 std::string_view kind_name(ExitCode code) noexcept;
