@@ -73,12 +73,17 @@ std::vector<BatchResult> BatchRun::run() {
       for (BatchInbox::Event& event : inbox_->take(true, false)) handle(event);
       continue;
     }
-    // Asked each time: the estimate of how long runs take moves as runs finish. With models
-    // mixed, the next item's model sets how many may be in flight.
+    // Asked each time: the estimate of how long runs take moves as runs finish, and before
+    // any has, as the oldest goes on running. With models mixed, the next item's model sets
+    // how many may be in flight.
+    const milliseconds unfinished_for =
+        active_since_.empty()
+            ? milliseconds(0)
+            : std::chrono::duration_cast<milliseconds>(clock_.now() - *active_since_.begin());
     if (next_ < total_ &&
-        active_ + creating_ <
-            batch_in_flight_limit(options_.max_in_flight, api_.rate_limit(),
-                                  scheduler_.expected_duration(inputs_[next_].model()))) {
+        active_ + creating_ < batch_in_flight_limit(options_.max_in_flight, api_.rate_limit(),
+                                                    scheduler_.expected_duration(
+                                                        inputs_[next_].model(), unfinished_for))) {
       start_item(next_++);
       continue;
     }
@@ -89,7 +94,10 @@ std::vector<BatchResult> BatchRun::run() {
 
 void BatchRun::finish_item(std::size_t index, std::optional<Run> run, std::exception_ptr error) {
   Item& item = items_[index];
-  if (item.state == State::Active) --active_;
+  if (item.state == State::Active) {
+    --active_;
+    active_since_.erase(active_since_.find(item.created));
+  }
   item.state = State::Done;
   if (run) {
     results_[index].run = std::move(run);
@@ -123,6 +131,8 @@ void BatchRun::start_watch(std::size_t index, Run created, time_point started,
   Item& item = items_[index];
   item.run_id = created.id;
   item.state = State::Active;
+  item.created = clock_.now();
+  active_since_.insert(item.created);
   ++active_;
   Scheduler::Watch spec;
   spec.run_id = std::move(created.id);

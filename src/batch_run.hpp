@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -61,6 +62,8 @@ class BatchRun {
     std::uint64_t seq = 0;
     // While creating: when the item started (its deadline counts from then).
     Clock::time_point started{};
+    // While active: when its run was created (an entry of `active_since_`).
+    Clock::time_point created{};
     std::optional<Clock::time_point> deadline;
   };
 
@@ -88,6 +91,9 @@ class BatchRun {
   std::size_t done_ = 0;      // items finished, either way
   std::size_t active_ = 0;    // items created (or resumed) and not finished
   std::size_t creating_ = 0;  // creates sent to the loop and not yet ended
+  // When each active item's run was created: the oldest unfinished run bounds how long runs
+  // take from below before any has finished (Scheduler::expected_duration).
+  std::multiset<Clock::time_point> active_since_;
   bool cancelled_ = false;
   std::exception_ptr repeat_error_;  // a create error every later create would get too
 };

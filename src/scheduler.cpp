@@ -70,6 +70,10 @@ milliseconds DurationEstimator::expected() const noexcept {
   return milliseconds(static_cast<long long>(std::llround(mean_ms_ + 2.0 * deviation_ms_)));
 }
 
+milliseconds DurationEstimator::expected(milliseconds unfinished_for) const noexcept {
+  return samples_ == 0 ? std::max(expected(), unfinished_for) : expected();
+}
+
 PollPlan DurationEstimator::plan(milliseconds poll_interval, milliseconds max_poll_interval) const {
   const milliseconds low = std::max(milliseconds(1), poll_interval);
   const milliseconds high = std::max(low, max_poll_interval);
@@ -233,9 +237,10 @@ PollPlan Scheduler::poll_plan(const std::string& model, milliseconds poll_interv
   return estimator(model).plan(poll_interval, max_poll_interval);
 }
 
-milliseconds Scheduler::expected_duration(const std::string& model) const {
+milliseconds Scheduler::expected_duration(const std::string& model,
+                                          milliseconds unfinished_for) const {
   std::lock_guard<std::mutex> lock(mutex_);
-  return estimator(model).expected();
+  return estimator(model).expected(unfinished_for);
 }
 
 std::size_t Scheduler::watching() const {

@@ -59,6 +59,10 @@ class DurationEstimator {
   /// When a run is expected to be done: the mean plus twice the deviation (most runs are done by
   /// then, so the first poll seldom finds one still running). `kPrior` before any sample.
   std::chrono::milliseconds expected() const noexcept;
+  /// `expected()`, but before any sample at least `unfinished_for`: a run of the model that has
+  /// gone that long without finishing says runs take at least that long (a 15 s model is not
+  /// planned as a 4 s one for the whole of its first run).
+  std::chrono::milliseconds expected(std::chrono::milliseconds unfinished_for) const noexcept;
   /// The polls of a run just created, within [poll_interval, max_poll_interval] but for the first
   /// poll of a learned model:
   /// - cold (no run seen finishing): from a quarter of `kPrior`, backing off by half, so at most
@@ -165,8 +169,11 @@ class Scheduler {
   /// The polls of a run of `model` just created (`DurationEstimator::plan` of that model).
   PollPlan poll_plan(const std::string& model, std::chrono::milliseconds poll_interval,
                      std::chrono::milliseconds max_poll_interval) const;
-  /// How long a run of `model` is expected to take (`DurationEstimator::expected`).
-  std::chrono::milliseconds expected_duration(const std::string& model) const;
+  /// How long a run of `model` is expected to take (`DurationEstimator::expected`), knowing that
+  /// one has gone `unfinished_for` without finishing.
+  std::chrono::milliseconds expected_duration(
+      const std::string& model,
+      std::chrono::milliseconds unfinished_for = std::chrono::milliseconds(0)) const;
 
   // --- sync waits
   // -------------------------------------------------------------------------

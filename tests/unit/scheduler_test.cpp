@@ -31,6 +31,16 @@ TEST(SchedulerTest, EstimatorStartsAtTheDocumentedFourSeconds) {
   EXPECT_EQ(estimator.expected(), ms(4000));
 }
 
+// Before any run has finished, one that has run for 10 s says runs take at least that: a batch
+// sizes its runs in flight by it. Once runs are learned, a straggler changes nothing.
+TEST(SchedulerTest, AnUnfinishedRunRaisesTheColdEstimateOnly) {
+  DurationEstimator estimator;
+  EXPECT_EQ(estimator.expected(ms(1000)), ms(4000));
+  EXPECT_EQ(estimator.expected(ms(10000)), ms(10000));
+  estimator.observe(ms(3000));
+  EXPECT_EQ(estimator.expected(ms(10000)), estimator.expected());
+}
+
 // Nothing learned yet: a quarter of the prior, backing off by half; the default WaitOptions give
 // polls at 1 s, 2.5 s, 4.75 s, ...
 TEST(SchedulerTest, ColdPlanStartsAtAQuarterOfThePrior) {
