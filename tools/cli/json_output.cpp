@@ -51,7 +51,7 @@ std::string run_json(const Run& run, const std::vector<std::filesystem::path>& f
   return dump(object);
 }
 
-std::string failure_json(const Failure& failure, std::exception_ptr error) {
+std::string failure_json(const Failure& failure, const std::exception_ptr& error) {
   json object = json::object();
   try {
     if (error) std::rethrow_exception(error);

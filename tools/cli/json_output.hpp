@@ -21,7 +21,7 @@ std::string run_json(const Run& run, const std::vector<std::filesystem::path>& f
 
 /// A failure: `{"id"?, "error": {"kind", "message", "hint", "httpStatus"?, "code"?, ...},
 /// "exitCode"}`. A failed run is the run object itself with `error.kind` "run_failed".
-std::string failure_json(const Failure& failure, std::exception_ptr error);
+std::string failure_json(const Failure& failure, const std::exception_ptr& error);
 
 /// One downloaded URL: `{"url", "file"}`.
 std::string download_json(const std::string& url, const std::filesystem::path& file);
