@@ -82,6 +82,23 @@ std::string download_failure_json(const std::string& url, const Failure& failure
       json{{"url", url}, {"error", error_object(failure)}, {"exitCode", to_int(failure.code)}});
 }
 
+std::string dry_run_json(const std::vector<PriceEstimate>& lines, std::int64_t total_usd_micros,
+                         std::size_t unpriced_lines) {
+  json list = json::array();
+  for (const PriceEstimate& estimate : lines) {
+    list.push_back(
+        {{"line", estimate.line},
+         {"model", estimate.model},
+         {"costUsd", estimate.cost_usd_micros ? json(*estimate.cost_usd_micros) : json(nullptr)}});
+  }
+  json object = json::object();
+  object["dryRun"] = true;
+  object["lines"] = std::move(list);
+  object["totalCostUsd"] = total_usd_micros;
+  object["unpricedLines"] = unpriced_lines;
+  return dump(object);
+}
+
 std::string with_line(const std::string& object_json, std::size_t line) {
   json object = json::parse(object_json);
   object["line"] = line;
