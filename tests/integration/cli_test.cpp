@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <csignal>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -608,15 +609,255 @@ TEST(CliJournalTest, ATornLastRecordIsReportedAndNotTrusted) {
   EXPECT_EQ(stats(emulator)["runs_created"], 2);
 }
 
+// ---- models: --model, --quality, --resolution, mixed batches, --dry-run ----------------------
+
+struct PngSize {
+  std::uint32_t width = 0;
+  std::uint32_t height = 0;
+};
+
+// Width and height from the IHDR chunk, after checking the PNG signature.
+PngSize read_png_size(const std::string& file) {
+  std::ifstream in(file, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_GE(bytes.size(), 24u) << file;
+  if (bytes.size() < 24) return {};
+  EXPECT_EQ(bytes.substr(0, 8), std::string("\x89PNG\r\n\x1a\n", 8));
+  EXPECT_EQ(bytes.substr(12, 4), "IHDR");
+  const auto be32 = [&](std::size_t at) {
+    std::uint32_t value = 0;
+    for (std::size_t i = 0; i < 4; ++i) {
+      value = (value << 8) | static_cast<unsigned char>(bytes[at + i]);
+    }
+    return value;
+  };
+  return {be32(16), be32(20)};
+}
+
+// The size of the one image a --json run object lists.
+PngSize only_image_size(const json& run) {
+  EXPECT_EQ(run["files"].size(), 1u) << run;
+  if (run["files"].size() != 1) return {};
+  return read_png_size(run["files"][0].get<std::string>());
+}
+
+TEST(CliModelTest, GenerateGptImage2At2KMakesARunOfThatModelPriceAndSize) {
+  EmulatorProcess emulator(emulator_args());
+  TempDir dir;
+  const ProcessResult result =
+      runbase_cli({"generate", kLamp, "--model", "gpt-image-2", "--resolution", "2K",
+                   "--aspect-ratio", "16:9", "--out", dir.path(), "--json"},
+                  env_for(emulator));
+  ASSERT_EQ(result.exit_code, 0) << describe(result);
+  const json run = only_object(result);
+  EXPECT_EQ(run["model"], "openai/gpt-image-2") << run;
+  EXPECT_EQ(run["costUsd"], 70000) << run;
+  const PngSize size = only_image_size(run);
+  EXPECT_EQ(size.width, 2048u);
+  EXPECT_EQ(size.height, 1152u);
+  EXPECT_EQ(stats(emulator)["runs"][0]["model"], "openai/gpt-image-2");
+}
+
+TEST(CliModelTest, GptImage15TakesItsQualityAndTheDefaultStaysGptImage1) {
+  EmulatorProcess emulator(emulator_args());
+  TempDir dir;
+  const ProcessResult high =
+      runbase_cli({"generate", kLamp, "--model", "openai/gpt-image-1.5", "--quality", "high",
+                   "--aspect-ratio", "2:3", "--out", dir.path(), "--json"},
+                  env_for(emulator));
+  ASSERT_EQ(high.exit_code, 0) << describe(high);
+  const json run = only_object(high);
+  EXPECT_EQ(run["model"], "openai/gpt-image-1.5");
+  EXPECT_EQ(run["costUsd"], 160000);
+  EXPECT_EQ(only_image_size(run).height, 1536u);
+
+  const ProcessResult plain =
+      runbase_cli({"generate", kLamp, "--out", dir.path(), "--json"}, env_for(emulator));
+  ASSERT_EQ(plain.exit_code, 0) << describe(plain);
+  EXPECT_EQ(only_object(plain)["model"], "openai/gpt-image-1");
+  EXPECT_EQ(only_object(plain)["costUsd"], 50000);
+}
+
+// A model without a typed input: the prompt and the flags go as a JSON input, as given.
+TEST(CliModelTest, AnyOtherModelIdSendsTheFlagsAsItsInput) {
+  EmulatorProcess emulator(emulator_args());
+  TempDir dir;
+  const std::string quoted = "A \"quoted\" lamp \\ with a backslash";
+  const ProcessResult result =
+      runbase_cli({"generate", quoted, "--model", "google/nano-banana-2", "--aspect-ratio", "4:1",
+                   "--resolution", "2K", "--out", dir.path(), "--json"},
+                  env_for(emulator));
+  ASSERT_EQ(result.exit_code, 0) << describe(result);
+  const json run = only_object(result);
+  EXPECT_EQ(run["model"], "google/nano-banana-2");
+  EXPECT_EQ(run["costUsd"], 40000);
+  const PngSize size = only_image_size(run);
+  EXPECT_EQ(size.width, 2048u);
+  EXPECT_EQ(size.height, 512u);
+  EXPECT_EQ(stats(emulator)["runs"][0]["prompt"], quoted);
+
+  // The service checks such a model's values: a ratio it lacks is its 400, exit 3.
+  const ProcessResult refused = runbase_cli(
+      {"generate", kLamp, "--model", "google/nano-banana-2", "--aspect-ratio", "7:7", "--json"},
+      env_for(emulator));
+  EXPECT_EQ(refused.exit_code, 3) << describe(refused);
+  EXPECT_EQ(only_object(refused)["error"]["httpStatus"], 400);
+}
+
+TEST(CliModelTest, AFlagTheModelDoesNotTakeIsAUsageErrorAndSendsNothing) {
+  EmulatorProcess emulator(emulator_args());
+  const ProcessResult quality =
+      runbase_cli({"generate", kLamp, "--quality", "high", "--json"}, env_for(emulator));
+  EXPECT_EQ(quality.exit_code, 2) << describe(quality);
+  EXPECT_NE(quality.err.find("error: --quality is not an input of openai/gpt-image-1"),
+            std::string::npos)
+      << quality.err;
+  EXPECT_NE(quality.err.find("openai/gpt-image-1.5"), std::string::npos) << quality.err;
+  EXPECT_EQ(only_object(quality)["error"]["kind"], "usage");
+
+  const ProcessResult resolution = runbase_cli(
+      {"generate", kLamp, "--model", "gpt-image-1.5", "--resolution", "2K"}, env_for(emulator));
+  EXPECT_EQ(resolution.exit_code, 2) << describe(resolution);
+  EXPECT_NE(resolution.err.find("--resolution is not an input of openai/gpt-image-1.5"),
+            std::string::npos)
+      << resolution.err;
+  EXPECT_NE(resolution.err.find("openai/gpt-image-2"), std::string::npos) << resolution.err;
+
+  TempDir dir;
+  const ProcessResult batch = runbase_cli(
+      {"batch", write_file(dir, "p.txt", "A fox\n"), "--quality", "high"}, env_for(emulator));
+  EXPECT_EQ(batch.exit_code, 2) << describe(batch);
+  EXPECT_NE(batch.err.find("--quality is not an input"), std::string::npos) << batch.err;
+  EXPECT_EQ(stats(emulator)["requests"]["create"], 0);
+}
+
+TEST(CliModelTest, AValueTheModelDoesNotTakeIsAValidationErrorNamingItsValues) {
+  EmulatorProcess emulator(emulator_args());
+  const auto refused = [&](std::vector<std::string> args, const std::string& expected) {
+    args.insert(args.begin(), {"generate", kLamp});
+    const ProcessResult result = runbase_cli(args, env_for(emulator));
+    EXPECT_EQ(result.exit_code, 3) << describe(result);
+    EXPECT_NE(result.err.find(expected), std::string::npos) << result.err;
+  };
+  refused({"--model", "gpt-image-1.5", "--quality", "ultra"},
+          "--quality \"ultra\" is not one of openai/gpt-image-1.5's values: use medium or high");
+  refused({"--model", "gpt-image-2", "--resolution", "8K"}, "use 1K, 2K or 4K");
+  refused({"--model", "gpt-image-2", "--aspect-ratio", "auto"}, "16:9 or 21:9");
+  // 16:9 is GPT Image 2's, not GPT Image 1's.
+  refused({"--aspect-ratio", "16:9"}, "openai/gpt-image-1's values: use 1:1, 3:2 or 2:3");
+  EXPECT_EQ(stats(emulator)["requests"]["create"], 0);
+}
+
+// Lines of three models (and a line of --model's) in one batch: each run is of its line's model,
+// at its price.
+TEST(CliModelTest, AMixedBatchRunsEachLineOnItsOwnModel) {
+  EmulatorProcess emulator(emulator_args());
+  TempDir dir;
+  const std::string file =
+      write_file(dir, "mixed.txt",
+                 "A red fox\n"
+                 "{\"model\": \"gpt-image-2\", \"prompt\": \"A blue lamp\", \"resolution\": "
+                 "\"4K\", \"aspect_ratio\": \"9:16\"}\n"
+                 "{\"model\": \"google/nano-banana-2\", \"prompt\": \"A green vase\", "
+                 "\"aspect_ratio\": \"1:4\"}\n"
+                 "{\"prompt\": \"A white cup\", \"quality\": \"high\"}\n");
+  const ProcessResult result = runbase_cli({"batch", file, "--model", "gpt-image-1.5", "--quality",
+                                            "medium", "--out", dir.path() + "/out", "--json"},
+                                           env_for(emulator));
+  ASSERT_EQ(result.exit_code, 0) << describe(result);
+  auto items = by_line(result);
+  ASSERT_EQ(items.size(), 4u) << result.out;
+  EXPECT_EQ(items[1]["model"], "openai/gpt-image-1.5");  // --model, --quality medium
+  EXPECT_EQ(items[1]["costUsd"], 30000);
+  EXPECT_EQ(items[2]["model"], "openai/gpt-image-2");
+  EXPECT_EQ(items[2]["costUsd"], 120000);
+  const PngSize tall = only_image_size(items[2]);
+  EXPECT_EQ(tall.width, 2304u);
+  EXPECT_EQ(tall.height, 4096u);
+  EXPECT_EQ(items[3]["model"], "google/nano-banana-2");
+  EXPECT_EQ(items[3]["costUsd"], 40000);
+  EXPECT_EQ(items[4]["model"], "openai/gpt-image-1.5");  // its own quality beats the flag
+  EXPECT_EQ(items[4]["costUsd"], 160000);
+  EXPECT_EQ(stats(emulator)["requests"]["create"], 4);
+}
+
+TEST(CliModelTest, ABatchLineWithAFieldItsModelLacksRefusesTheBatch) {
+  EmulatorProcess emulator(emulator_args());
+  TempDir dir;
+  const std::string file =
+      write_file(dir, "bad.txt",
+                 "A fox\n{\"prompt\": \"x\", \"quality\": \"high\"}\n"
+                 "{\"model\": \"gpt-image-2\", \"prompt\": \"y\", \"aspect_ratio\": \"7:1\"}\n"
+                 "{\"model\": 2, \"prompt\": \"z\"}\n");
+  const ProcessResult result = runbase_cli({"batch", file, "--json"}, env_for(emulator));
+  EXPECT_EQ(result.exit_code, 3) << describe(result);
+  const std::string message = only_object(result)["error"]["message"];
+  EXPECT_NE(message.find("3 lines are invalid"), std::string::npos) << message;
+  EXPECT_NE(message.find("line 2: \"quality\" is not an input of openai/gpt-image-1"),
+            std::string::npos)
+      << message;
+  EXPECT_NE(message.find("line 3: \"aspect_ratio\" \"7:1\" is not one of openai/gpt-image-2's"),
+            std::string::npos)
+      << message;
+  EXPECT_NE(message.find("line 4: \"model\" must be a string"), std::string::npos) << message;
+  EXPECT_EQ(stats(emulator)["requests"]["create"], 0);
+}
+
+const std::string kPricedBatch =
+    "A red fox\n"
+    "{\"model\": \"gpt-image-2\", \"prompt\": \"A blue lamp\", \"resolution\": \"2K\"}\n"
+    "\n"
+    "{\"model\": \"gpt-image-1.5\", \"prompt\": \"A white cup\", \"quality\": \"medium\"}\n"
+    "{\"model\": \"google/nano-banana-2\", \"prompt\": \"A green vase\"}\n";
+
+// --dry-run needs no key and sends nothing: not a create, not any request.
+TEST(CliModelTest, DryRunPrintsEachLinesPriceAndTheTotalAndSendsNothing) {
+  EmulatorProcess emulator(emulator_args());
+  TempDir dir;
+  const std::string file = write_file(dir, "priced.txt", kPricedBatch);
+  const Env no_key = {{"RUNBASE_BASE_URL", emulator.base_url()}};
+  const ProcessResult plain = runbase_cli({"batch", file, "--dry-run"}, no_key);
+  ASSERT_EQ(plain.exit_code, 0) << describe(plain);
+  EXPECT_EQ(lines(plain.out),
+            (std::vector<std::string>{
+                "line 1: openai/gpt-image-1 $0.05", "line 2: openai/gpt-image-2 $0.07",
+                "line 4: openai/gpt-image-1.5 $0.03", "line 5: google/nano-banana-2 unknown",
+                "total: $0.15 for 3 of 4 lines (1 of a model without a known price)"}))
+      << plain.out;
+
+  const ProcessResult as_json = runbase_cli({"batch", file, "--dry-run", "--json"}, no_key);
+  ASSERT_EQ(as_json.exit_code, 0) << describe(as_json);
+  const json estimate = only_object(as_json);
+  EXPECT_EQ(estimate["dryRun"], true);
+  EXPECT_EQ(estimate["totalCostUsd"], 150000);
+  EXPECT_EQ(estimate["unpricedLines"], 1);
+  ASSERT_EQ(estimate["lines"].size(), 4u) << estimate;
+  EXPECT_EQ(estimate["lines"][1],
+            json({{"line", 2}, {"model", "openai/gpt-image-2"}, {"costUsd", 70000}}));
+  EXPECT_TRUE(estimate["lines"][3]["costUsd"].is_null()) << estimate;
+
+  // A bad line is still refused whole, with exit code 3.
+  const ProcessResult bad = runbase_cli(
+      {"batch", write_file(dir, "bad.txt", "A fox\n{\"prompt\": \"\"}\n"), "--dry-run"}, no_key);
+  EXPECT_EQ(bad.exit_code, 3) << describe(bad);
+  EXPECT_EQ(bad.out, "");
+
+  const json counted = stats(emulator);
+  EXPECT_EQ(counted["requests"]["create"], 0) << counted;
+  EXPECT_EQ(counted["requests"]["get"], 0) << counted;
+  EXPECT_EQ(counted["runs_created"], 0) << counted;
+}
+
 // ---- exit codes, one per failure class --------------------------------------------------------
 
 TEST(CliExitCodeTest, UsageErrorsExit2) {
   EXPECT_EQ(runbase_cli({}, {}).exit_code, 2);
   EXPECT_EQ(runbase_cli({"generate"}, {}).exit_code, 2);
   EXPECT_EQ(runbase_cli({"generate", "x", "--bogus"}, {}).exit_code, 2);
-  const ProcessResult ratio = runbase_cli({"generate", "x", "--aspect-ratio", "4:3"}, {});
-  EXPECT_EQ(ratio.exit_code, 2);
-  EXPECT_NE(ratio.err.find("--aspect-ratio"), std::string::npos) << ratio.err;
+  // A flag the model does not take (its values are checked by model: exit 3, see CliModelTest).
+  const ProcessResult quality = runbase_cli({"generate", "x", "--quality", "high"}, {});
+  EXPECT_EQ(quality.exit_code, 2);
+  EXPECT_NE(quality.err.find("--quality"), std::string::npos) << quality.err;
   EXPECT_EQ(runbase_cli({"generate", "x", "--timeout", "-1"}, {}).exit_code, 2);
   EXPECT_EQ(runbase_cli({"frobnicate"}, {}).exit_code, 2);
 }

@@ -13,38 +13,74 @@ bool is_blank(const std::string& line) {
   return line.find_first_not_of(" \t") == std::string::npos;
 }
 
-// Throws std::runtime_error with a message naming the field.
-GptImage1Input parse_json_line(const std::string& line) {
-  const json object = json::parse(line);  // json::parse_error on bad JSON
+// "model, prompt, aspect_ratio and image_urls": the keys a line of `model` (a GPT Image) takes.
+std::string typed_fields(const std::string& model) {
+  std::string tier;
+  if (model == GptImage15Input::model_id) tier = "quality, ";
+  if (model == GptImage2Input::model_id) tier = "resolution, ";
+  return "model, prompt, aspect_ratio, " + tier + "and image_urls";
+}
+
+// Throws std::runtime_error (or ValidationError) with a message naming the field.
+ModelInput parse_json_line(const std::string& line, const BatchDefaults& defaults) {
+  json object = json::parse(line);  // json::parse_error on bad JSON
   if (!object.is_object()) throw std::runtime_error("a JSON line must be an object");
-  GptImage1Input input;
+  InputFields fields;
+  const auto named = object.find("model");
+  const bool names_model = named != object.end();
+  if (names_model) {
+    if (!named->is_string()) {
+      throw std::runtime_error("\"model\" must be a string such as \"openai/gpt-image-2\"");
+    }
+    fields.model = full_model_id(named->get<std::string>());
+    object.erase("model");
+  } else {
+    // The flags count for the lines of --model only: another model may not take them.
+    fields.model = full_model_id(defaults.model);
+    fields.quality = defaults.quality;
+    fields.resolution = defaults.resolution;
+  }
+  const auto prompt = object.find("prompt");
+  if (prompt == object.end()) throw std::runtime_error("\"prompt\" is missing");
+  if (!prompt->is_string()) throw std::runtime_error("\"prompt\" must be a string");
+
+  if (!has_typed_input(fields.model)) {
+    // No schema here: the line is sent as written (with the flags' quality and resolution, when
+    // it sets none), and the service checks it.
+    if (fields.quality && !object.contains("quality")) object["quality"] = *fields.quality;
+    if (fields.resolution && !object.contains("resolution")) {
+      object["resolution"] = *fields.resolution;
+    }
+    ModelInput input(fields.model, object.dump());
+    input.validate();
+    return input;
+  }
   for (const auto& [key, value] : object.items()) {
     if (key == "prompt") {
-      if (!value.is_string()) throw std::runtime_error("\"prompt\" must be a string");
-      input.prompt = value.get<std::string>();
-    } else if (key == "aspect_ratio") {
-      const auto ratio =
-          value.is_string() ? parse_aspect_ratio(value.get<std::string>()) : std::nullopt;
-      if (!ratio) throw std::runtime_error("\"aspect_ratio\" must be \"1:1\", \"3:2\" or \"2:3\"");
-      input.aspect_ratio = ratio;
+      fields.prompt = value.get<std::string>();
+    } else if (key == "aspect_ratio" || key == "quality" || key == "resolution") {
+      if (!value.is_string()) throw std::runtime_error("\"" + key + "\" must be a string");
+      const std::string text = value.get<std::string>();
+      if (key == "aspect_ratio") fields.aspect_ratio = text;
+      if (key == "quality") fields.quality = text;
+      if (key == "resolution") fields.resolution = text;
     } else if (key == "image_urls") {
       if (!value.is_array()) throw std::runtime_error("\"image_urls\" must be an array of URLs");
       for (const auto& url : value) {
         if (!url.is_string()) throw std::runtime_error("\"image_urls\" must hold strings");
-        input.image_urls.push_back(url.get<std::string>());
+        fields.image_urls.push_back(url.get<std::string>());
       }
     } else {
-      throw std::runtime_error("unknown field \"" + key +
-                               "\" (the fields are prompt, aspect_ratio and image_urls)");
+      throw std::runtime_error("unknown field \"" + key + "\" (the fields of " + fields.model +
+                               " are " + typed_fields(fields.model) + ")");
     }
   }
-  if (!object.contains("prompt")) throw std::runtime_error("\"prompt\" is missing");
-  return input;
+  return make_model_input(fields, FieldNaming::JsonKey);
 }
 
 }  // namespace
 
-BatchFile read_batch_file(std::istream& in) {
+BatchFile read_batch_file(std::istream& in, const BatchDefaults& defaults) {
   BatchFile file;
   std::size_t number = 0;
   for (std::string line; std::getline(in, line);) {
@@ -55,15 +91,16 @@ BatchFile read_batch_file(std::istream& in) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (is_blank(line)) continue;
     try {
-      BatchItem item;
-      item.line = number;
       if (line[line.find_first_not_of(" \t")] == '{') {
-        item.input = parse_json_line(line);
+        file.items.push_back(BatchItem{number, parse_json_line(line, defaults)});
       } else {
-        item.input.prompt = line;
+        InputFields fields;
+        fields.model = defaults.model;
+        fields.prompt = line;
+        fields.quality = defaults.quality;
+        fields.resolution = defaults.resolution;
+        file.items.push_back(BatchItem{number, make_model_input(fields, FieldNaming::JsonKey)});
       }
-      item.input.validate();
-      file.items.push_back(std::move(item));
     } catch (const json::exception& e) {
       file.errors.push_back("line " + std::to_string(number) + ": not valid JSON (" + e.what() +
                             ")");

@@ -26,6 +26,7 @@
 #include "exit_codes.hpp"
 #include "interrupt.hpp"
 #include "json_output.hpp"
+#include "model_input.hpp"
 #include "status_line.hpp"
 
 namespace runbase::cli {
@@ -52,7 +53,10 @@ struct GlobalOptions {
 
 struct GenerateOptions {
   std::string prompt;
-  std::string aspect_ratio;
+  std::string model = kDefaultModel;
+  std::optional<std::string> aspect_ratio;
+  std::optional<std::string> quality;
+  std::optional<std::string> resolution;
   std::vector<std::string> image_urls;
   std::string out = ".";
   bool no_wait = false;
@@ -75,6 +79,10 @@ struct WaitCommandOptions {
 
 struct BatchCommandOptions {
   std::string file;
+  std::string model = kDefaultModel;
+  std::optional<std::string> quality;
+  std::optional<std::string> resolution;
+  bool dry_run = false;
   std::string out = ".";
   std::string journal;
   bool recreate_unknown = false;
@@ -341,12 +349,14 @@ int generate(Session& session, const GenerateOptions& options) {
   std::string run_id;
   Phase phase = Phase::Other;
   try {
-    GptImage1Input input;
-    input.prompt = options.prompt;
-    if (!options.aspect_ratio.empty())
-      input.aspect_ratio = parse_aspect_ratio(options.aspect_ratio);
-    input.image_urls = options.image_urls;
-    input.validate();
+    InputFields fields;
+    fields.model = options.model;
+    fields.prompt = options.prompt;
+    fields.aspect_ratio = options.aspect_ratio;
+    fields.quality = options.quality;
+    fields.resolution = options.resolution;
+    fields.image_urls = options.image_urls;
+    const ModelInput input = make_model_input(fields, FieldNaming::Flag);
     Client client = session.make_client();
 
     if (options.no_wait) {
@@ -476,21 +486,65 @@ std::string batch_progress(std::size_t done, std::size_t total, std::size_t fail
   return text;
 }
 
+// `batch --dry-run`: each line's model and price, and the total, from the models' published
+// prices. Sends nothing and needs no key.
+int batch_dry_run(Session& session, const BatchFile& file, bool json) {
+  try {
+    std::vector<PriceEstimate> estimates;
+    std::int64_t total = 0;
+    std::size_t unpriced = 0;
+    std::string text;
+    for (const BatchItem& item : file.items) {
+      const std::optional<std::int64_t> cost = estimate_cost_usd_micros(item.input);
+      estimates.push_back(PriceEstimate{item.line, item.input.model(), cost});
+      if (cost) {
+        total += *cost;
+      } else {
+        ++unpriced;
+      }
+      text += "line " + std::to_string(item.line) + ": " + item.input.model() + " " +
+              (cost ? dollars(*cost) : std::string("unknown")) + '\n';
+    }
+    const std::size_t count = file.items.size();
+    text +=
+        "total: " + dollars(total) + " for " + std::to_string(count - unpriced) + " of " +
+        std::to_string(count) + " line" + (count == 1 ? "" : "s") +
+        (unpriced == 0 ? std::string()
+                       : " (" + std::to_string(unpriced) + " of a model without a known price)") +
+        '\n';
+    session.emit(json ? dry_run_json(estimates, total, unpriced) + '\n' : text,
+                 "The dry run's prices were not shown.");
+    session.status().print("dry run: every line is valid; nothing was sent.");
+    return to_int(ExitCode::Ok);
+  } catch (...) {
+    return session.fail(std::current_exception(), Phase::Other, {}, json);
+  }
+}
+
 int batch(Session& session, const BatchCommandOptions& options) {
   // Every line is read and validated first: a typo on line 90 must not surface after 89 paid runs.
   BatchFile file;
   try {
+    // The flags first: --quality for a model without one is a usage error, not one per line.
+    InputFields flags;
+    flags.model = options.model;
+    flags.prompt = "(the flags)";
+    flags.quality = options.quality;
+    flags.resolution = options.resolution;
+    make_model_input(flags, FieldNaming::Flag);
+    const BatchDefaults defaults{options.model, options.quality, options.resolution};
     if (options.file == "-") {
-      file = read_batch_file(std::cin);
+      file = read_batch_file(std::cin, defaults);
     } else {
       std::ifstream in(options.file);
       if (!in) throw Error("Cannot read the batch file " + options.file + ".");
-      file = read_batch_file(in);
+      file = read_batch_file(in, defaults);
     }
     if (file.errors.empty() && file.items.empty()) {
       throw ValidationError("The batch file " + options.file +
                             " has no prompts: write one per line, or one JSON object per line "
-                            "with prompt, aspect_ratio and image_urls.");
+                            "with prompt (and model, aspect_ratio, quality, resolution, "
+                            "image_urls).");
     }
   } catch (...) {
     return session.fail(std::current_exception(), Phase::Other, {}, options.json);
@@ -507,6 +561,7 @@ int batch(Session& session, const BatchCommandOptions& options) {
     return session.fail(std::make_exception_ptr(ValidationError(message)), Phase::Other, {},
                         options.json);
   }
+  if (options.dry_run) return batch_dry_run(session, file, options.json);
 
   std::optional<Client> client;
   std::optional<Client> downloader;  // stops on SIGINT or SIGTERM, removing its partial file
@@ -516,7 +571,7 @@ int batch(Session& session, const BatchCommandOptions& options) {
   } catch (...) {
     return session.fail(std::current_exception(), Phase::Other, {}, options.json);
   }
-  std::vector<GptImage1Input> inputs;
+  std::vector<ModelInput> inputs;
   inputs.reserve(file.items.size());
   for (const BatchItem& item : file.items) inputs.push_back(item.input);
   const std::size_t total = inputs.size();
@@ -642,11 +697,29 @@ int batch(Session& session, const BatchCommandOptions& options) {
   return status;
 }
 
+// --model, --quality and --resolution, for `generate` and `batch` (`whose`: which runs they set).
+void add_model_options(CLI::App& command, std::string& model, std::optional<std::string>& quality,
+                       std::optional<std::string>& resolution, const std::string& whose = "") {
+  command
+      .add_option("--model", model,
+                  "The model" + whose +
+                      ": an id, or gpt-image-1, gpt-image-1.5 or gpt-image-2. Other models' "
+                      "inputs are sent as given, for the service to check")
+      ->capture_default_str();
+  command.add_option("--quality", quality,
+                     "GPT Image 1.5 (or a model without a schema here): medium or high (GPT Image "
+                     "1.5's price: $0.03, $0.16)");
+  command.add_option("--resolution", resolution,
+                     "GPT Image 2 (or a model without a schema here): 1K, 2K or 4K (GPT Image 2's "
+                     "price: $0.05, $0.07, $0.12)");
+}
+
 }  // namespace
 
 int run_cli(int argc, const char* const* argv, Console& console) {
   CLI::App app{
-      "runbase: generate images with the Runbase API (openai/gpt-image-1).\n"
+      "runbase: generate images with the Runbase API (GPT Image 1, 1.5 and 2, or any model "
+      "id).\n"
       "Results go to stdout; progress and errors to stderr. Exit codes: docs/CLI.md.",
       "runbase"};
   app.set_version_flag("--version", "runbase " + std::string(version()));
@@ -682,14 +755,18 @@ int run_cli(int argc, const char* const* argv, Console& console) {
   CLI::App* generate_command =
       app.add_subcommand("generate", "Create a run, wait for it and save its images");
   generate_command
-      ->add_option("prompt", generate_options.prompt, "What to draw (1-4000 characters)")
+      ->add_option("prompt", generate_options.prompt,
+                   "What to draw (GPT Image 1: 1-4000 characters)")
       ->required();
-  generate_command
-      ->add_option("--aspect-ratio", generate_options.aspect_ratio, "1:1 (default), 3:2 or 2:3")
-      ->check(CLI::IsMember({"1:1", "3:2", "2:3"}));
+  add_model_options(*generate_command, generate_options.model, generate_options.quality,
+                    generate_options.resolution);
+  generate_command->add_option("--aspect-ratio", generate_options.aspect_ratio,
+                               "GPT Image 1 and 1.5: 1:1 (default), 3:2 or 2:3; GPT Image 2: "
+                               "also 3:4, 4:3, 4:5, 5:4, 9:16, 16:9, 21:9");
   generate_command
       ->add_option("--image-url", generate_options.image_urls,
-                   "A reference image (public http(s) URL); repeat for up to 5")
+                   "A reference image (public http(s) URL); repeat for up to 5 (GPT Image 1.5 "
+                   "and 2: 4)")
       ->allow_extra_args(false);
   generate_command->add_option("--out", generate_options.out, "Directory for the images")
       ->capture_default_str();
@@ -739,9 +816,15 @@ int run_cli(int argc, const char* const* argv, Console& console) {
       "batch", "Generate many images: one prompt, or one JSON object, per line of FILE");
   batch_command
       ->add_option("file", batch_options.file,
-                   "One prompt per line, or JSON lines like {\"prompt\": \"...\", "
-                   "\"aspect_ratio\": \"3:2\", \"image_urls\": [...]}; - reads stdin")
+                   "One prompt per line, or JSON lines like {\"model\": \"gpt-image-2\", "
+                   "\"prompt\": \"...\", \"aspect_ratio\": \"16:9\", \"resolution\": \"2K\"}; - "
+                   "reads stdin")
       ->required();
+  add_model_options(*batch_command, batch_options.model, batch_options.quality,
+                    batch_options.resolution, " of the lines that name no model");
+  batch_command->add_flag("--dry-run", batch_options.dry_run,
+                          "Check every line and print each line's model and price, and the "
+                          "total; send nothing (no key needed)");
   batch_command->add_option("--out", batch_options.out, "Directory for the images")
       ->capture_default_str();
   batch_command->add_option(

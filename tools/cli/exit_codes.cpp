@@ -62,8 +62,9 @@ Failure classify(const std::exception_ptr& error, Phase phase, std::string_view 
     failure.message = e.what();
     failure.code = ExitCode::Validation;
     failure.hint =
-        "Check the prompt, --aspect-ratio and --image-url values (each URL must be "
-        "public). Nothing was billed.";
+        "Check the prompt, --model and the values the model takes (--aspect-ratio, "
+        "--quality, --resolution), and --image-url (each URL must be public). Nothing was "
+        "billed.";
   } catch (const AuthenticationError& e) {
     fill_api(failure, e);
     failure.message = e.what();
@@ -180,6 +181,11 @@ Failure classify(const std::exception_ptr& error, Phase phase, std::string_view 
     } else {
       failure.hint = "Try again later, or with a larger --timeout (0: none).";
     }
+  } catch (const UsageError& e) {
+    failure.message = e.what();
+    failure.code = ExitCode::Usage;
+    failure.hint =
+        "`runbase COMMAND --help` lists each option; docs/CLI.md says which model takes it.";
   } catch (const OutputError& e) {
     failure.message = e.what();
     failure.code = ExitCode::Other;

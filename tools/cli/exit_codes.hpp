@@ -31,13 +31,20 @@ class OutputError : public Error {
   using Error::Error;
 };
 
+/// A command line the parser accepts but the command refuses: a flag the chosen model does not
+/// take (`--quality` with GPT Image 1). Reported with the usage exit code.
+class UsageError : public Error {
+ public:
+  using Error::Error;
+};
+
 /// The exit status of `runbase`: one per failure class, so scripts can branch on it. This table is
 /// the contract documented in docs/CLI.md; never renumber an entry.
 enum class ExitCode : int {
   Ok = 0,
   Other = 1,            ///< anything below does not cover: a local file error, an unexpected reply
-  Usage = 2,            ///< bad command line: unknown flag, missing argument, bad --aspect-ratio
-  Validation = 3,       ///< input refused: by the SDK before sending, or by the service (400)
+  Usage = 2,            ///< bad command line: unknown flag, missing argument, flag the model lacks
+  Validation = 3,       ///< input refused (a bad value too): by the SDK before sending, or 400
   Authentication = 4,   ///< no API key, key rejected (401), or key not allowed (403)
   Credits = 5,          ///< 402 insufficient_balance
   NotFound = 6,         ///< 404 run_not_found

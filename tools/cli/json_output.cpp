@@ -51,7 +51,7 @@ std::string run_json(const Run& run, const std::vector<std::filesystem::path>& f
   return dump(object);
 }
 
-std::string failure_json(const Failure& failure, std::exception_ptr error) {
+std::string failure_json(const Failure& failure, const std::exception_ptr& error) {
   json object = json::object();
   try {
     if (error) std::rethrow_exception(error);
@@ -80,6 +80,23 @@ std::string download_json(const std::string& url, const std::filesystem::path& f
 std::string download_failure_json(const std::string& url, const Failure& failure) {
   return dump(
       json{{"url", url}, {"error", error_object(failure)}, {"exitCode", to_int(failure.code)}});
+}
+
+std::string dry_run_json(const std::vector<PriceEstimate>& lines, std::int64_t total_usd_micros,
+                         std::size_t unpriced_lines) {
+  json list = json::array();
+  for (const PriceEstimate& estimate : lines) {
+    list.push_back(
+        {{"line", estimate.line},
+         {"model", estimate.model},
+         {"costUsd", estimate.cost_usd_micros ? json(*estimate.cost_usd_micros) : json(nullptr)}});
+  }
+  json object = json::object();
+  object["dryRun"] = true;
+  object["lines"] = std::move(list);
+  object["totalCostUsd"] = total_usd_micros;
+  object["unpricedLines"] = unpriced_lines;
+  return dump(object);
 }
 
 std::string with_line(const std::string& object_json, std::size_t line) {
