@@ -180,11 +180,8 @@ struct Slot {
   HeaderList header_list;
   char error_buffer[CURL_ERROR_SIZE] = {};
 
-  Slot() : easy(curl_easy_init()), multi(curl_multi_init()) {
-    if (easy == nullptr || multi == nullptr) {
-      cleanup();
-      throw std::bad_alloc();
-    }
+  Slot() : easy(curl_easy_init()) {
+    if (easy == nullptr) throw std::bad_alloc();
   }
   ~Slot() { cleanup(); }
   Slot(const Slot&) = delete;
@@ -501,6 +498,10 @@ void CurlTransport::Impl::configure(Slot& slot, const HttpRequest& request, Tran
 }
 
 CURLcode CurlTransport::Impl::run(Slot& slot, const HttpRequest& request, Transfer& transfer) {
+  // Made on first use here: a slot of the event loop's pool runs in the loop's multi handle and
+  // would only carry an unused one (a connection cache and a handle of its own).
+  if (slot.multi == nullptr) slot.multi = curl_multi_init();
+  if (slot.multi == nullptr) throw std::bad_alloc();
   CURLMcode mc = curl_multi_add_handle(slot.multi, slot.easy);
   if (mc != CURLM_OK) {
     if (mc == CURLM_OUT_OF_MEMORY) throw std::bad_alloc();
@@ -813,6 +814,9 @@ class CurlLoopHttp final : public LoopHttp {
         max_on_wire_(static_cast<std::size_t>(std::min(kMaxOnWire, max_connections()))) {
     if (multi_ == nullptr) throw std::bad_alloc();
     curl_multi_setopt(multi_, CURLMOPT_MAX_TOTAL_CONNECTIONS, max_connections());
+    // Creates each open a fresh connection (never a reused one that may be stale): without a
+    // bound, the cache would keep four per handle ever added, open and idle (docs/PERFORMANCE.md).
+    curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, static_cast<long>(max_on_wire_));
   }
 
   ~CurlLoopHttp() override {
@@ -832,8 +836,6 @@ class CurlLoopHttp final : public LoopHttp {
     Active active;
     active.request = std::make_unique<HttpRequest>(std::move(request));
     active.request->cancel = nullptr;  // the loop aborts by removing the handle
-    active.transfer = std::make_unique<Transfer>();
-    active.transfer->request = active.request.get();
     active.done = std::move(done);
     active_.emplace(id, std::move(active));
     waiting_.push_back(id);
@@ -920,6 +922,9 @@ class CurlLoopHttp final : public LoopHttp {
           active.slot = std::move(idle_.back());
           idle_.pop_back();
         }
+        // Made only now: a transfer waiting for room holds its request and nothing more.
+        active.transfer = std::make_unique<Transfer>();
+        active.transfer->request = active.request.get();
         impl_.configure(*active.slot, *active.request, *active.transfer);
         const CURLMcode mc = curl_multi_add_handle(multi_, active.slot->easy);
         if (mc == CURLM_OUT_OF_MEMORY) throw std::bad_alloc();
@@ -970,7 +975,9 @@ class CurlLoopHttp final : public LoopHttp {
       } catch (...) {
         error = std::current_exception();
       }
-      if (idle_.size() < max_idle_handles * 4) idle_.push_back(std::move(active.slot));
+      // As many as may be on the wire at once: a wave of transfers reuses its handles instead
+      // of making new ones.
+      if (idle_.size() < max_on_wire_) idle_.push_back(std::move(active.slot));
       ++ended;
       active.done(std::move(response), std::move(error));
     }
