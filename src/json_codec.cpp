@@ -55,7 +55,9 @@ std::string dump_request(const json& body) {
 }  // namespace
 
 namespace {
-json input_object(const GptImage1Input& input) {
+// The fields every GPT Image input has; unset ones are omitted.
+template <typename Input>
+json input_object(const Input& input) {
   json body_input = json::object();
   body_input["prompt"] = input.prompt;
   if (input.aspect_ratio) body_input["aspect_ratio"] = std::string(to_string(*input.aspect_ratio));
@@ -72,20 +74,14 @@ std::string encode_create_request(const GptImage1Input& input) {
 std::string encode_input(const GptImage1Input& input) { return dump_request(input_object(input)); }
 
 std::string encode_input(const GptImage15Input& input) {
-  json body_input = json::object();
-  body_input["prompt"] = input.prompt;
-  if (input.aspect_ratio) body_input["aspect_ratio"] = std::string(to_string(*input.aspect_ratio));
+  json body_input = input_object(input);
   if (input.quality) body_input["quality"] = std::string(to_string(*input.quality));
-  if (!input.image_urls.empty()) body_input["image_urls"] = input.image_urls;
   return dump_request(body_input);
 }
 
 std::string encode_input(const GptImage2Input& input) {
-  json body_input = json::object();
-  body_input["prompt"] = input.prompt;
-  if (input.aspect_ratio) body_input["aspect_ratio"] = std::string(to_string(*input.aspect_ratio));
+  json body_input = input_object(input);
   if (input.resolution) body_input["resolution"] = std::string(to_string(*input.resolution));
-  if (!input.image_urls.empty()) body_input["image_urls"] = input.image_urls;
   return dump_request(body_input);
 }
 

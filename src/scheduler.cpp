@@ -513,13 +513,7 @@ void Scheduler::publish(Entry& entry, const Flight& flight, Deliveries& out) {
       // one is an interval away, the interval growing. One not yet due keeps
       // its plan.
       if (due(watcher) <= now) {
-        if (watcher.first_pending) {
-          first_pending_.erase(watcher.id);
-          watcher.first_pending = false;
-          watcher.interval = estimator(watcher.spec.model)
-                                 .plan(watcher.spec.poll_interval, watcher.spec.max_poll_interval)
-                                 .gap;
-        }
+        leave_first_poll(watcher);
         watcher.next_due = now + watcher.interval;
         watcher.interval = next_interval(watcher.interval, watcher.spec.max_poll_interval);
       }
@@ -541,18 +535,12 @@ void Scheduler::publish(Entry& entry, const Flight& flight, Deliveries& out) {
       continue;
     }
     if (!watcher.failing_since) watcher.failing_since = now;
+    leave_first_poll(watcher);
     const std::optional<time_point> again = repoll_at(PollFailureFacts{
         failure, now, watcher.spec.deadline, *watcher.failing_since, watcher.interval});
     if (transient) watcher.failing = what_of(flight.error);
     if (again) {
       // A blip: polled again on the wait's pace, as if the run were found running.
-      if (watcher.first_pending) {
-        first_pending_.erase(watcher.id);
-        watcher.first_pending = false;
-        watcher.interval = estimator(watcher.spec.model)
-                               .plan(watcher.spec.poll_interval, watcher.spec.max_poll_interval)
-                               .gap;
-      }
       watcher.next_due = *again;
       watcher.interval = next_interval(watcher.interval, watcher.spec.max_poll_interval);
       ++it;
@@ -599,6 +587,15 @@ void Scheduler::maybe_erase(const std::string& run_id) {
   if (it == entries_.end()) return;
   const Entry& entry = it->second;
   if (!entry.flight && entry.watchers.empty() && entry.attachments == 0) entries_.erase(it);
+}
+
+void Scheduler::leave_first_poll(Watcher& watcher) {
+  if (!watcher.first_pending) return;
+  first_pending_.erase(watcher.id);
+  watcher.first_pending = false;
+  watcher.interval = estimator(watcher.spec.model)
+                         .plan(watcher.spec.poll_interval, watcher.spec.max_poll_interval)
+                         .gap;
 }
 
 void Scheduler::end_watcher(Watcher& watcher, std::optional<Run> run, std::exception_ptr error,

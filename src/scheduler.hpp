@@ -277,6 +277,9 @@ class Scheduler {
   void publish(Entry& entry, const Flight& flight, Deliveries& out);
   void note_finished(Entry& entry, const Run& run, time_point observed_at);
   void maybe_erase(const std::string& run_id);
+  /// A due watcher was served (its run found running, or a poll failure it polls through): if
+  /// it was its first poll, it now follows the plan's gaps.
+  void leave_first_poll(Watcher& watcher);
   void end_watcher(Watcher& watcher, std::optional<Run> run, std::exception_ptr error,
                    Deliveries& out);
   std::exception_ptr timeout_error(const Watcher& watcher, time_point now) const;
