@@ -169,8 +169,8 @@ Run Client::Impl::create_run(const detail::CreateRequest& request,
   return api_.create(request, deadline);
 }
 
-Run Client::Impl::get_run(std::string_view run_id) {
-  return api_.get(run_id, std::nullopt, nullptr);
+Run Client::Impl::get_run(std::string_view run_id, const CallOptions& options) {
+  return api_.get(run_id, detail::deadline_after(*clock_, options.timeout), options.cancel);
 }
 
 Run Client::Impl::wait(std::string_view run_id, const WaitOptions& options) {
@@ -226,7 +226,11 @@ Run Client::create_run(const ModelInput& input) {
   return impl_->create_run(detail::make_create_request(input));
 }
 
-Run Client::get_run(std::string_view run_id) { return impl_->get_run(run_id); }
+Run Client::get_run(std::string_view run_id) { return impl_->get_run(run_id, CallOptions{}); }
+
+Run Client::get_run(std::string_view run_id, const CallOptions& options) {
+  return impl_->get_run(run_id, options);
+}
 
 Run Client::wait(std::string_view run_id, const WaitOptions& options) {
   return impl_->wait(run_id, options);
@@ -249,6 +253,30 @@ FetchedOutput Client::fetch(std::string_view url, std::size_t max_bytes) {
 std::string Client::fetch(std::string_view url,
                           const std::function<void(std::string_view)>& on_data) {
   return impl_->downloader().fetch(url, on_data);
+}
+
+FetchedOutput Client::fetch(std::string_view url, const CallOptions& options,
+                            std::size_t max_bytes) {
+  auto [body, content_type] = impl_->downloader().fetch(url, max_bytes, options);
+  return FetchedOutput{std::vector<std::uint8_t>(body.begin(), body.end()),
+                       std::move(content_type)};
+}
+
+std::string Client::fetch(std::string_view url,
+                          const std::function<void(std::string_view)>& on_data,
+                          const CallOptions& options) {
+  return impl_->downloader().fetch(url, on_data, options);
+}
+
+void Client::download(std::string_view url, const std::filesystem::path& destination,
+                      const CallOptions& options) {
+  impl_->downloader().download(url, destination, options);
+}
+
+std::vector<std::filesystem::path> Client::download_outputs(const Run& run,
+                                                            const std::filesystem::path& directory,
+                                                            const CallOptions& options) {
+  return impl_->downloader().download_outputs(run, directory, options);
 }
 
 void Client::download(std::string_view url, const std::filesystem::path& destination) {

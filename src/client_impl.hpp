@@ -43,7 +43,7 @@ class Client::Impl {
   /// its request timeout end by then too.
   Run create_run(const detail::CreateRequest& request,
                  std::optional<detail::Clock::time_point> deadline = std::nullopt);
-  Run get_run(std::string_view run_id);
+  Run get_run(std::string_view run_id, const CallOptions& options);
   Run wait(std::string_view run_id, const WaitOptions& options);
   Run generate(const ModelInput& input, const WaitOptions& options);
   std::future<Run> generate_async(const ModelInput& input, WaitOptions options);  // batch.cpp

@@ -83,37 +83,48 @@ HttpRequest Downloader::request_for(std::string_view url) const {
   return request;
 }
 
-std::pair<std::string, std::string> Downloader::fetch(std::string_view url, std::size_t max_bytes) {
+Downloader::Limits Downloader::limits_of(const CallOptions& options) const {
+  Limits limits;
+  if (options.timeout.count() > 0) limits.deadline = executor_.clock().now() + options.timeout;
+  limits.cancel = options.cancel;
+  return limits;
+}
+
+std::pair<std::string, std::string> Downloader::fetch(std::string_view url, std::size_t max_bytes,
+                                                      const CallOptions& options) {
   if (max_bytes == 0) {
     throw ValidationError("max_bytes is 0: pass the largest body you accept, in bytes.");
   }
   HttpRequest request = request_for(url);
   request.max_response_bytes = max_bytes;
+  const Limits limits = limits_of(options);
   HttpResponse response =
-      executor_.execute(std::move(request), RequestKind::Read, std::nullopt, nullptr);
+      executor_.execute(std::move(request), RequestKind::Read, limits.deadline, limits.cancel);
   const std::string* type = response.find_header("Content-Type");
   return {std::move(response.body), type ? *type : std::string()};
 }
 
 std::string Downloader::fetch(std::string_view url,
-                              const std::function<void(std::string_view)>& on_data) {
+                              const std::function<void(std::string_view)>& on_data,
+                              const CallOptions& options) {
   if (!on_data) throw ValidationError("on_data is empty: pass a function to receive the bytes.");
   HttpRequest request = request_for(url);
-  const HttpResponse response = executor_.execute(std::move(request), RequestKind::Read,
-                                                  std::nullopt, nullptr, nullptr, &on_data);
+  const Limits limits = limits_of(options);
+  const HttpResponse response = executor_.execute(
+      std::move(request), RequestKind::Read, limits.deadline, limits.cancel, nullptr, &on_data);
   const std::string* type = response.find_header("Content-Type");
   return type ? *type : std::string();
 }
 
 std::pair<std::filesystem::path, std::string> Downloader::download_to_temp(
-    std::string_view url, const std::filesystem::path& destination_dir) {
+    std::string_view url, const std::filesystem::path& destination_dir, const Limits& limits) {
   HttpRequest request = request_for(url);
   thread_local std::mt19937_64 generator{std::random_device{}()};
   const std::filesystem::path temp =
       destination_dir / (".runbase-download-" + std::to_string(generator()) + ".part");
   try {
-    HttpResponse response =
-        executor_.execute(std::move(request), RequestKind::Read, std::nullopt, nullptr, &temp);
+    HttpResponse response = executor_.execute(std::move(request), RequestKind::Read,
+                                              limits.deadline, limits.cancel, &temp);
     const std::string* type = response.find_header("Content-Type");
     return {temp, type ? *type : std::string()};
   } catch (...) {
@@ -122,15 +133,17 @@ std::pair<std::filesystem::path, std::string> Downloader::download_to_temp(
   }
 }
 
-void Downloader::download(std::string_view url, const std::filesystem::path& destination) {
+void Downloader::download(std::string_view url, const std::filesystem::path& destination,
+                          const CallOptions& options) {
   std::filesystem::path directory = destination.parent_path();
   if (directory.empty()) directory = ".";
-  auto [temp, content_type] = download_to_temp(url, directory);
+  auto [temp, content_type] = download_to_temp(url, directory, limits_of(options));
   rename_into_place(temp, destination);
 }
 
 std::vector<std::filesystem::path> Downloader::download_outputs(
-    const Run& run, const std::filesystem::path& directory) {
+    const Run& run, const std::filesystem::path& directory, const CallOptions& options) {
+  const Limits limits = limits_of(options);
   if (run.status != RunStatus::Succeeded) {
     throw ValidationError("Run " + run.id + " is " + std::string(to_string(run.status)) +
                           ", not succeeded: wait for it (Client::wait) before downloading.");
@@ -145,7 +158,7 @@ std::vector<std::filesystem::path> Downloader::download_outputs(
   paths.reserve(run.output_urls.size());
   for (std::size_t index = 0; index < run.output_urls.size(); ++index) {
     const std::string& url = run.output_urls[index];
-    auto [temp, content_type] = download_to_temp(url, directory);
+    auto [temp, content_type] = download_to_temp(url, directory, limits);
     std::filesystem::path target = directory / (file_stem(run.id) + "-" + std::to_string(index) +
                                                 "." + extension_for(content_type, url));
     rename_into_place(temp, target);

@@ -4,12 +4,14 @@
 #include <cstddef>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 #include "retry.hpp"
+#include "runbase/options.hpp"
 #include "runbase/run.hpp"
 
 namespace runbase::detail {
@@ -25,22 +27,34 @@ class Downloader {
   /// `executor`: without a rate limiter or base URL (the API's do not apply to the CDN).
   Downloader(RequestExecutor::Config executor, std::string user_agent);
 
-  void download(std::string_view url, const std::filesystem::path& destination);
+  /// Each call ends within `options.timeout` (0: no deadline but each attempt's timeout) and
+  /// soon after `options.cancel` fires, leaving no partial file.
+  void download(std::string_view url, const std::filesystem::path& destination,
+                const CallOptions& options = {});
   /// Every output of a succeeded run into `directory` (created if missing), as
-  /// `<run id>-<index>.<extension>`; the paths in the order of `run.output_urls`.
+  /// `<run id>-<index>.<extension>`; the paths in the order of `run.output_urls`. One deadline
+  /// for them all.
   std::vector<std::filesystem::path> download_outputs(const Run& run,
-                                                      const std::filesystem::path& directory);
+                                                      const std::filesystem::path& directory,
+                                                      const CallOptions& options = {});
   /// `url`'s body in memory, refused past `max_bytes`, with its Content-Type.
-  std::pair<std::string, std::string> fetch(std::string_view url, std::size_t max_bytes);
+  std::pair<std::string, std::string> fetch(std::string_view url, std::size_t max_bytes,
+                                            const CallOptions& options = {});
   /// `url`'s body handed to `on_data` as it arrives; returns the Content-Type.
-  std::string fetch(std::string_view url, const std::function<void(std::string_view)>& on_data);
+  std::string fetch(std::string_view url, const std::function<void(std::string_view)>& on_data,
+                    const CallOptions& options = {});
+
+ private:
+  struct Limits {
+    std::optional<Clock::time_point> deadline;
+    const CancellationToken* cancel = nullptr;
+  };
+  Limits limits_of(const CallOptions& options) const;
+  HttpRequest request_for(std::string_view url) const;
   /// Downloads to a temporary file in `destination_dir` and returns it with the response's
   /// Content-Type; the caller renames it.
   std::pair<std::filesystem::path, std::string> download_to_temp(
-      std::string_view url, const std::filesystem::path& destination_dir);
-
- private:
-  HttpRequest request_for(std::string_view url) const;
+      std::string_view url, const std::filesystem::path& destination_dir, const Limits& limits);
 
   std::string user_agent_;
   RequestExecutor executor_;

@@ -65,6 +65,8 @@ class RUNBASE_EXPORT Client {
   Run create_run(const ModelInput& input);
   /// `GET /runs/<id>`, the id percent-encoded.
   Run get_run(std::string_view run_id);
+  /// `get_run` within `options`' deadline, cancellable.
+  Run get_run(std::string_view run_id, const CallOptions& options);
   /// Polls until the run is terminal. Returns it when succeeded; throws `RunFailedError` when
   /// failed, `TimeoutError` at the deadline, `CancelledError` when cancelled. Waits on the same
   /// run (from any thread, sync or async) share one stream of polls. A poll failure that time may
@@ -126,11 +128,20 @@ class RUNBASE_EXPORT Client {
   /// Downloads `url` to `destination`: no `Authorization` header (outputs live on a CDN),
   /// redirects followed, streamed to a temporary file that is renamed into place.
   void download(std::string_view url, const std::filesystem::path& destination);
+  /// `download` within `options`' deadline, cancellable; nothing is left at `destination` (nor
+  /// beside it) when it ends early.
+  void download(std::string_view url, const std::filesystem::path& destination,
+                const CallOptions& options);
   /// Downloads every output of a succeeded run into `directory` (created if missing), as
   /// `<run id>-<index>` plus the extension for the Content-Type (else the URL's, else `bin`), with
   /// index counting from 0. Returns the paths in the order of `run.output_urls`.
   std::vector<std::filesystem::path> download_outputs(const Run& run,
                                                       const std::filesystem::path& directory);
+  /// `download_outputs` within `options`' deadline (for all the outputs together), cancellable;
+  /// the files saved before it ended stay, the one in progress is removed.
+  std::vector<std::filesystem::path> download_outputs(const Run& run,
+                                                      const std::filesystem::path& directory,
+                                                      const CallOptions& options);
 
   /// The default cap of `fetch`: 128 MiB, above any image the service makes (a 4K PNG is far
   /// smaller) but a bound on what a misbehaving host can make this process hold.
@@ -145,6 +156,12 @@ class RUNBASE_EXPORT Client {
   /// download; once `on_data` has had bytes it is not (they cannot be taken back): the error is
   /// thrown and `fetch` may be called again to start over.
   std::string fetch(std::string_view url, const std::function<void(std::string_view)>& on_data);
+  /// `fetch` within `options`' deadline, cancellable.
+  FetchedOutput fetch(std::string_view url, const CallOptions& options,
+                      std::size_t max_bytes = default_fetch_max_bytes);
+  /// The streaming `fetch` within `options`' deadline, cancellable.
+  std::string fetch(std::string_view url, const std::function<void(std::string_view)>& on_data,
+                    const CallOptions& options);
 
   /// The base URL in use, e.g. "https://runbase.net/api/v1".
   const std::string& base_url() const noexcept;

@@ -75,6 +75,19 @@ struct WaitOptions {
   const CancellationToken* cancel = nullptr;  ///< CancellationToken::cancel() stops the wait
 };
 
+/// Limits of one call that sends one request or downloads (`Client::get_run`, `download`,
+/// `download_outputs`, `fetch`), for programs with a deadline of their own (a CLI's `--timeout`,
+/// a UI's cancel button).
+struct CallOptions {
+  /// The whole call, retries and their pauses included: each attempt's timeout is clipped to the
+  /// time left, and no retry starts past it; then `TimeoutError`. 0: none (each attempt still
+  /// ends at `ClientOptions::request_timeout`).
+  std::chrono::milliseconds timeout{0};
+  /// `CancellationToken::cancel()`, from any thread, ends the call soon with `CancelledError`: a
+  /// transfer in progress is aborted (a download's partial file removed), a retry's pause cut.
+  const CancellationToken* cancel = nullptr;
+};
+
 /// How `Client::generate_batch` runs a batch.
 struct BatchOptions {
   /// Runs created but not finished at once; 0: as the rate budget allows (with no client-side

@@ -12,6 +12,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "runbase/runbase.hpp"
@@ -515,6 +516,65 @@ TEST(ClientHostileTest, AStreamedFetchIsRetriedOnlyBeforeItsFirstByte) {
   struct Enough {};
   EXPECT_THROW(client.fetch(server.url("/flaky.png"), [](std::string_view) { throw Enough{}; }),
                Enough);
+}
+
+// CallOptions bound a download, a fetch and a get by a deadline of the caller's, retries and their
+// pauses included, and a token ends them at once; nothing is left on disk.
+TEST(ClientHostileTest, CallOptionsEndDownloadsAndGetsAtTheCallersDeadlineOrCancel) {
+  LoopbackServer server;
+  server.server().Get("/files/stalled.png", [&](const httplib::Request&, httplib::Response& res) {
+    res.set_content_provider(1000000, "image/png",
+                             [&server](std::size_t, std::size_t, httplib::DataSink& sink) {
+                               sink.write("\x89PNG\r\n\x1a\n", 8);
+                               server.stall();  // part of the body, then nothing
+                               return false;
+                             });
+  });
+  server.server().Get(R"(/api/v1/runs/(.*))", [](const httplib::Request&, httplib::Response& res) {
+    res.status = 503;
+    res.set_header("Retry-After", "30");  // a pause the call's deadline must cut short
+    res.set_content("busy", "text/plain");
+  });
+  server.start();
+  runbase::Client client(options_for(server.url("/api/v1")));
+  TempDir dir;
+  const auto started = std::chrono::steady_clock::now();
+  const auto elapsed = [&] { return std::chrono::steady_clock::now() - started; };
+
+  runbase::CallOptions soon;
+  soon.timeout = 300ms;
+  EXPECT_THROW(client.download(server.url("/files/stalled.png"), dir.path() / "a.png", soon),
+               runbase::TimeoutError);
+  EXPECT_LT(elapsed(), 4s);  // request_timeout is 5 s: the call's deadline ended it
+  EXPECT_TRUE(std::filesystem::is_empty(dir.path()));
+
+  EXPECT_THROW(client.get_run("run_1", soon), runbase::ServerError);  // no 30 s pause
+  EXPECT_LT(elapsed(), 4s);
+
+  runbase::CancellationToken token;
+  runbase::CallOptions cancellable;
+  cancellable.cancel = &token;
+  std::thread canceller([&] {
+    server.wait_for_requests(3);  // the fetch below has begun (after the download and the get)
+    token.cancel();
+  });
+  EXPECT_THROW(client.fetch(server.url("/files/stalled.png"), cancellable),
+               runbase::CancelledError);
+  canceller.join();
+  EXPECT_LT(elapsed(), 4s);
+
+  // Cancelled in a retry's 30 s pause: the pause ends at once.
+  runbase::CancellationToken pause_token;
+  runbase::CallOptions in_pause;
+  in_pause.cancel = &pause_token;
+  std::thread pause_canceller([&] {
+    server.wait_for_requests(4);  // the get below was answered 503, Retry-After 30
+    pause_token.cancel();
+  });
+  EXPECT_THROW(client.get_run("run_1", in_pause), runbase::CancelledError);
+  pause_canceller.join();
+  EXPECT_LT(elapsed(), 4s);
+  server.release();
 }
 
 TEST(ClientHostileTest, FailedDownloadLeavesNoFileBehind) {

@@ -196,6 +196,13 @@ class Session {
   StatusLine& status() { return status_; }
   // Cancelled by the first SIGINT or SIGTERM.
   const CancellationToken& stop_token() const { return stop_; }
+  // For a call that must end at SIGINT or SIGTERM, a retry's pause included (the transport of a
+  // bounded client only cuts transfers).
+  CallOptions stop_call() const {
+    CallOptions call;
+    call.cancel = &stop_;
+    return call;
+  }
   bool interrupted() const { return interrupt_.interrupted(); }
   // The exit status for an interruption: 130 after SIGINT, 143 after SIGTERM.
   ExitCode interrupted_code() const {
@@ -388,7 +395,8 @@ int generate(Session& session, const GenerateOptions& options) {
     session.status().finish(true);
     phase = Phase::Download;
     print_files(session, run,
-                session.make_download_client(deadline).download_outputs(run, options.out),
+                session.make_download_client(deadline).download_outputs(run, options.out,
+                                                                        session.stop_call()),
                 options.json);
     return to_int(ExitCode::Ok);
   } catch (...) {
@@ -400,7 +408,7 @@ int get(Session& session, const GetOptions& options) {
   try {
     // The one request (and its retries) ends at --timeout, or at Ctrl-C.
     Client client = session.make_client(deadline_after(options.timeout));
-    const Run run = client.get_run(options.run_id);
+    const Run run = client.get_run(options.run_id, session.stop_call());
     session.emit(options.json ? run_json(run) + '\n' : run_text(run),
                  "Run " + run.id + " was not shown.");
     return to_int(ExitCode::Ok);
@@ -420,7 +428,8 @@ int wait(Session& session, const WaitCommandOptions& options) {
     session.status().finish(true);
     phase = Phase::Download;
     print_files(session, run,
-                session.make_download_client(deadline).download_outputs(run, options.out),
+                session.make_download_client(deadline).download_outputs(run, options.out,
+                                                                        session.stop_call()),
                 options.json);
     return to_int(ExitCode::Ok);
   } catch (...) {
@@ -446,7 +455,7 @@ int download(Session& session, const DownloadOptions& options) {
     const std::string& url = options.urls[index];
     const fs::path file = fs::path(options.out) / download_name(url, index, used);
     try {
-      client->download(url, file);
+      client->download(url, file, session.stop_call());
     } catch (...) {
       // Keep going: one dead link should not cost the others. The first failure decides the
       // exit status. SIGINT or SIGTERM stops here: the partial file is gone already.
@@ -649,7 +658,8 @@ int batch(Session& session, const BatchCommandOptions& options) {
       continue;
     }
     try {
-      const std::vector<fs::path> files = downloader->download_outputs(*result.run, options.out);
+      const std::vector<fs::path> files =
+          downloader->download_outputs(*result.run, options.out, session.stop_call());
       ++saved;
       std::string text;
       if (options.json) {
