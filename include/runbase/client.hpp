@@ -76,9 +76,10 @@ class RUNBASE_EXPORT Client {
   /// Every error that ends a wait names the run.
   Run wait(std::string_view run_id, const WaitOptions& options = {});
   /// `create_run` then `wait`. `on_update` is called first with the created (pending) run, so
-  /// its id is known even if the wait later fails. The first poll comes `poll_interval` after the
-  /// create or, once this Client has seen runs finish, when it expects this one to (never
-  /// before `poll_interval`, never after `max_poll_interval`).
+  /// its id is known even if the wait later fails. The first poll comes when this Client expects
+  /// the run to be done: for a model it has seen runs of finish, at their learned duration (no
+  /// later than `max_poll_interval` past their mean); before that, at a quarter of the documented
+  /// ~4 s; never before `poll_interval`.
   Run generate(const GptImage1Input& input, const WaitOptions& options = {});
   /// `generate` for any model's input (see `ModelInput`).
   Run generate(const ModelInput& input, const WaitOptions& options = {});
