@@ -1185,6 +1185,26 @@ TEST(CliDeadlineTest, GetHasAnOverallTimeout) {
   EXPECT_NE(help.out.find("600"), std::string::npos) << help.out;
 }
 
+// A server that asks for a pause past --timeout: `get` ends at once with the server's answer
+// instead of waiting out the pause.
+TEST(CliDeadlineTest, GetDoesNotWaitOutARetryAfterPastItsTimeout) {
+  LoopbackServer busy;
+  busy.server().Get("/api/v1/.*", [](const httplib::Request&, httplib::Response& res) {
+    res.status = 429;
+    res.set_header("Retry-After", "30");
+    res.set_content(R"({"error":{"message":"Too many requests","code":"RATE_LIMITED"}})",
+                    "application/json");
+  });
+  busy.start();
+  const auto started = std::chrono::steady_clock::now();
+  const ProcessResult result =
+      runbase_cli({"get", "run_abc", "--timeout", "3", "--json"},
+                  {{"RUNBASE_BASE_URL", busy.url("/api/v1")}, {"RUNBASE_API_KEY", kKey}});
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(3));
+  EXPECT_EQ(result.exit_code, 7) << describe(result);  // rate or usage limit
+  EXPECT_EQ(busy.requests(), 1u);
+}
+
 // SIGINT (Ctrl-C) and SIGTERM in the middle of a download: the partial file is removed, the run
 // id is on stderr with how to resume, --json still prints one whole object, and the exit status
 // is 128 + the signal.

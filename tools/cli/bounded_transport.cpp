@@ -22,7 +22,9 @@ HttpResponse BoundedTransport::bounded(const HttpRequest& request, Send&& send) 
       throw DeadlineError("--timeout passed before " + request.method + " " + request.url +
                           " could be sent.");
     }
-    if (bounded_request.timeout.count() <= 0 || left < bounded_request.timeout) {
+    // At or under: a caller that clipped to its own, same deadline a moment earlier (CallOptions)
+    // is still cut here, so the timeout is reported as --timeout's.
+    if (bounded_request.timeout.count() <= 0 || left <= bounded_request.timeout) {
       bounded_request.timeout = left;
       clipped = true;
     }

@@ -408,7 +408,10 @@ int get(Session& session, const GetOptions& options) {
   try {
     // The one request (and its retries) ends at --timeout, or at Ctrl-C.
     Client client = session.make_client(deadline_after(options.timeout));
-    const Run run = client.get_run(options.run_id, session.stop_call());
+    // The SDK knows the deadline too, so a Retry-After pause past it is not waited out.
+    CallOptions call = session.stop_call();
+    call.timeout = to_duration(options.timeout);
+    const Run run = client.get_run(options.run_id, call);
     session.emit(options.json ? run_json(run) + '\n' : run_text(run),
                  "Run " + run.id + " was not shown.");
     return to_int(ExitCode::Ok);
