@@ -244,15 +244,14 @@ Run Client::generate(const ModelInput& input, const WaitOptions& options) {
   return impl_->generate(input, options);
 }
 
+// The forms without CallOptions are those with none: one path each.
 FetchedOutput Client::fetch(std::string_view url, std::size_t max_bytes) {
-  auto [body, content_type] = impl_->downloader().fetch(url, max_bytes);
-  return FetchedOutput{std::vector<std::uint8_t>(body.begin(), body.end()),
-                       std::move(content_type)};
+  return fetch(url, CallOptions{}, max_bytes);
 }
 
 std::string Client::fetch(std::string_view url,
                           const std::function<void(std::string_view)>& on_data) {
-  return impl_->downloader().fetch(url, on_data);
+  return fetch(url, on_data, CallOptions{});
 }
 
 FetchedOutput Client::fetch(std::string_view url, const CallOptions& options,
@@ -280,12 +279,12 @@ std::vector<std::filesystem::path> Client::download_outputs(const Run& run,
 }
 
 void Client::download(std::string_view url, const std::filesystem::path& destination) {
-  impl_->downloader().download(url, destination);
+  download(url, destination, CallOptions{});
 }
 
 std::vector<std::filesystem::path> Client::download_outputs(
     const Run& run, const std::filesystem::path& directory) {
-  return impl_->downloader().download_outputs(run, directory);
+  return download_outputs(run, directory, CallOptions{});
 }
 
 const std::string& Client::base_url() const noexcept { return impl_->base_url(); }

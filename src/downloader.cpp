@@ -6,12 +6,18 @@
 #include <system_error>
 
 #include "runbase/errors.hpp"
+#include "sync_wait.hpp"
 #include "text.hpp"
 #include "url.hpp"
 
 namespace runbase::detail {
 
 namespace {
+
+std::string content_type(const HttpResponse& response) {
+  const std::string* type = response.find_header("Content-Type");
+  return type ? *type : std::string();
+}
 
 void remove_quietly(const std::filesystem::path& path) {
   std::error_code ignored;
@@ -84,10 +90,7 @@ HttpRequest Downloader::request_for(std::string_view url) const {
 }
 
 Downloader::Limits Downloader::limits_of(const CallOptions& options) const {
-  Limits limits;
-  if (options.timeout.count() > 0) limits.deadline = executor_.clock().now() + options.timeout;
-  limits.cancel = options.cancel;
-  return limits;
+  return Limits{deadline_after(executor_.clock(), options.timeout), options.cancel};
 }
 
 std::pair<std::string, std::string> Downloader::fetch(std::string_view url, std::size_t max_bytes,
@@ -100,8 +103,7 @@ std::pair<std::string, std::string> Downloader::fetch(std::string_view url, std:
   const Limits limits = limits_of(options);
   HttpResponse response =
       executor_.execute(std::move(request), RequestKind::Read, limits.deadline, limits.cancel);
-  const std::string* type = response.find_header("Content-Type");
-  return {std::move(response.body), type ? *type : std::string()};
+  return {std::move(response.body), content_type(response)};
 }
 
 std::string Downloader::fetch(std::string_view url,
@@ -112,8 +114,7 @@ std::string Downloader::fetch(std::string_view url,
   const Limits limits = limits_of(options);
   const HttpResponse response = executor_.execute(
       std::move(request), RequestKind::Read, limits.deadline, limits.cancel, nullptr, &on_data);
-  const std::string* type = response.find_header("Content-Type");
-  return type ? *type : std::string();
+  return content_type(response);
 }
 
 std::pair<std::filesystem::path, std::string> Downloader::download_to_temp(
@@ -125,8 +126,7 @@ std::pair<std::filesystem::path, std::string> Downloader::download_to_temp(
   try {
     HttpResponse response = executor_.execute(std::move(request), RequestKind::Read,
                                               limits.deadline, limits.cancel, &temp);
-    const std::string* type = response.find_header("Content-Type");
-    return {temp, type ? *type : std::string()};
+    return {temp, content_type(response)};
   } catch (...) {
     remove_quietly(temp);
     throw;

@@ -30,19 +30,19 @@ class Downloader {
   /// Each call ends within `options.timeout` (0: no deadline but each attempt's timeout) and
   /// soon after `options.cancel` fires, leaving no partial file.
   void download(std::string_view url, const std::filesystem::path& destination,
-                const CallOptions& options = {});
+                const CallOptions& options);
   /// Every output of a succeeded run into `directory` (created if missing), as
   /// `<run id>-<index>.<extension>`; the paths in the order of `run.output_urls`. One deadline
   /// for them all.
   std::vector<std::filesystem::path> download_outputs(const Run& run,
                                                       const std::filesystem::path& directory,
-                                                      const CallOptions& options = {});
+                                                      const CallOptions& options);
   /// `url`'s body in memory, refused past `max_bytes`, with its Content-Type.
   std::pair<std::string, std::string> fetch(std::string_view url, std::size_t max_bytes,
-                                            const CallOptions& options = {});
+                                            const CallOptions& options);
   /// `url`'s body handed to `on_data` as it arrives; returns the Content-Type.
   std::string fetch(std::string_view url, const std::function<void(std::string_view)>& on_data,
-                    const CallOptions& options = {});
+                    const CallOptions& options);
 
  private:
   struct Limits {

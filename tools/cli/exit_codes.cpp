@@ -31,20 +31,10 @@ std::string unknown_outcome_hint(Phase phase) {
   return "Try again in a moment; if it persists, check --base-url and your network.";
 }
 
-template <typename E>
-bool is(const std::exception_ptr& error) {
-  try {
-    std::rethrow_exception(error);
-  } catch (const E&) {
-    return true;
-  } catch (...) {
-    return false;
-  }
-}
-
 Failure classify(const std::exception_ptr& error, Phase phase, std::string_view run_id) {
   Failure failure;
   failure.run_id = std::string(run_id);
+  bool stdout_failed = false;  // the result was made but could not be shown: nothing to resume
   try {
     std::rethrow_exception(error);
   } catch (const MissingApiKeyError& e) {
@@ -187,6 +177,7 @@ Failure classify(const std::exception_ptr& error, Phase phase, std::string_view 
     failure.hint =
         "`runbase COMMAND --help` lists each option; docs/CLI.md says which model takes it.";
   } catch (const OutputError& e) {
+    stdout_failed = true;
     failure.message = e.what();
     failure.code = ExitCode::Other;
     failure.hint = "Check where stdout goes: a closed pipe, a full disk.";
@@ -225,7 +216,7 @@ Failure classify(const std::exception_ptr& error, Phase phase, std::string_view 
   // The run exists and the failure was on the way to its result: say how to resume.
   const bool transient = (failure.code == ExitCode::ServerOrNetwork ||
                           failure.code == ExitCode::Limit || failure.code == ExitCode::Other) &&
-                         !is<OutputError>(error);
+                         !stdout_failed;
   if (!failure.run_id.empty() && transient && (phase == Phase::Wait || phase == Phase::Download)) {
     const std::string resume = phase == Phase::Wait
                                    ? "The run goes on: " + wait_again(failure.run_id)
