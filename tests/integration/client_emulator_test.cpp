@@ -161,15 +161,20 @@ TEST_F(ClientEmulatorTest, AspectRatioReachesTheServiceAndSetsTheImageSize) {
 TEST_F(ClientEmulatorTest, GptImage15And2InputsSetTheirTierPriceAndImageSize) {
   runbase::Client client(options_for(*emulator_));
   TempDir dir;
+  const auto expect_one_image = [&](const runbase::Run& run, std::uint32_t width,
+                                    std::uint32_t height) {
+    const auto files = client.download_outputs(run, dir.path());
+    ASSERT_EQ(files.size(), 1u);
+    const PngSize size = read_png_size(files[0]);
+    EXPECT_EQ(size.width, width) << run.model;
+    EXPECT_EQ(size.height, height) << run.model;
+  };
   runbase::GptImage15Input fast{
       "a lighthouse at dusk", runbase::AspectRatio::Portrait, runbase::Quality::High, {}};
   const runbase::Run v15 = client.generate(fast, fast_wait());
   EXPECT_EQ(v15.model, "openai/gpt-image-1.5");
   EXPECT_EQ(v15.cost_usd_micros, 160000);
-  const auto v15_files = client.download_outputs(v15, dir.path());
-  ASSERT_EQ(v15_files.size(), 1u);
-  EXPECT_EQ(read_png_size(v15_files[0]).width, 1024u);
-  EXPECT_EQ(read_png_size(v15_files[0]).height, 1536u);
+  expect_one_image(v15, 1024u, 1536u);
 
   runbase::GptImage2Input wide{"a lighthouse at dusk",
                                runbase::GptImage2AspectRatio::Landscape16x9,
@@ -178,10 +183,7 @@ TEST_F(ClientEmulatorTest, GptImage15And2InputsSetTheirTierPriceAndImageSize) {
   const runbase::Run v2 = client.generate_async(wide, fast_wait()).get();
   EXPECT_EQ(v2.model, "openai/gpt-image-2");
   EXPECT_EQ(v2.cost_usd_micros, 70000);
-  const auto v2_files = client.download_outputs(v2, dir.path());
-  ASSERT_EQ(v2_files.size(), 1u);
-  EXPECT_EQ(read_png_size(v2_files[0]).width, 2048u);
-  EXPECT_EQ(read_png_size(v2_files[0]).height, 1152u);
+  expect_one_image(v2, 2048u, 1152u);
 }
 
 // What the service would refuse is refused before sending, naming the field and the limit.

@@ -49,6 +49,15 @@ runbase::ClientOptions options_for(const std::string& base_url) {
   return options;
 }
 
+// Polls every 20 ms, within 30 s: for servers whose runs are done at once.
+runbase::WaitOptions quick_polls() {
+  runbase::WaitOptions wait;
+  wait.poll_interval = 20ms;
+  wait.max_poll_interval = 20ms;
+  wait.timeout = 30s;
+  return wait;
+}
+
 std::string read_file(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
@@ -117,10 +126,7 @@ TEST(ClientHostileTest, WaitsPollThroughABlipLongerThanAPollsRetries) {
   runbase::ClientOptions options = options_for(server.url("/api/v1"));
   options.rate_limit.requests = 0;
   runbase::Client client(options);
-  runbase::WaitOptions wait;
-  wait.poll_interval = 20ms;
-  wait.max_poll_interval = 20ms;
-  wait.timeout = 30s;
+  const runbase::WaitOptions wait = quick_polls();
   runbase::GptImage1Input input;
   input.prompt = "a lamp";
   EXPECT_EQ(client.generate(input, wait).status, runbase::RunStatus::Succeeded);
@@ -163,10 +169,7 @@ TEST(ClientHostileTest, AnAsyncPollInRetryBackoffDoesNotHoldUpOtherRuns) {
   runbase::ClientOptions options = options_for(server.url("/api/v1"));
   options.rate_limit.requests = 0;
   runbase::Client client(options);
-  runbase::WaitOptions wait;
-  wait.poll_interval = 20ms;
-  wait.max_poll_interval = 20ms;
-  wait.timeout = 30s;
+  const runbase::WaitOptions wait = quick_polls();
   runbase::GptImage1Input input;
   input.prompt = "a lamp";
   auto slow = client.generate_async(input, wait);
